@@ -1,0 +1,272 @@
+package zk
+
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Perm is a set of ZooKeeper permissions.
+type Perm int32
+
+// The permission bits, as ZooKeeper's ZooDefs.Perms.
+const (
+	PermRead   Perm = 1 << 0
+	PermWrite  Perm = 1 << 1
+	PermCreate Perm = 1 << 2
+	PermDelete Perm = 1 << 3
+	PermAdmin  Perm = 1 << 4
+	PermAll    Perm = 0x1f
+)
+
+// ACL grants Perms to the identity ID of scheme Scheme ("world", "auth",
+// "digest", "ip").
+type ACL struct {
+	Perms  Perm
+	Scheme string
+	ID     string
+}
+
+// ID is an authenticated identity of a connection: a scheme and an id, for
+// example {"digest", "user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="} or
+// {"ip", "127.0.0.1"}.
+type ID struct {
+	Scheme string
+	ID     string
+}
+
+// WorldACL returns an ACL list granting perms to everyone.
+func WorldACL(perms Perm) []ACL {
+	return []ACL{{Perms: perms, Scheme: "world", ID: "anyone"}}
+}
+
+// AuthACL returns an ACL list granting perms to every identity the
+// creating connection has authenticated (ZooKeeper's CREATOR_ALL_ACL with
+// PermAll).
+func AuthACL(perms Perm) []ACL {
+	return []ACL{{Perms: perms, Scheme: "auth", ID: ""}}
+}
+
+// DigestACL returns an ACL list granting perms to user with password, in
+// the digest scheme.
+func DigestACL(perms Perm, user, password string) []ACL {
+	return []ACL{{Perms: perms, Scheme: "digest", ID: DigestID(user, password)}}
+}
+
+// DigestID returns the digest scheme's identity for user and password:
+// user:base64(sha1(user:password)).
+func DigestID(user, password string) string {
+	sum := sha1.Sum([]byte(user + ":" + password))
+	return user + ":" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// checkACL reports whether the identities ids may use perm on a node with
+// the given ACL, by ZooKeeper's rules: an empty ACL allows everything, the
+// super user is allowed everything, and otherwise an entry with the
+// permission must match one identity.
+func checkACL(acl []ACL, perm Perm, ids []ID) bool {
+	if len(acl) == 0 {
+		return true
+	}
+	for _, id := range ids {
+		if id.Scheme == "super" {
+			return true
+		}
+	}
+	for _, a := range acl {
+		if a.Perms&perm == 0 {
+			continue
+		}
+		if a.Scheme == "world" && a.ID == "anyone" {
+			return true
+		}
+		for _, id := range ids {
+			if id.Scheme == a.Scheme && idMatches(a.Scheme, id.ID, a.ID) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func idMatches(scheme, have, want string) bool {
+	if scheme == "ip" {
+		return ipMatches(have, want)
+	}
+	return have == want
+}
+
+// ipMatches reports whether the address addr falls in the ACL id want: an
+// address or an address/bits prefix.
+func ipMatches(addr, want string) bool {
+	ip := net.ParseIP(addr)
+	if ip == nil {
+		return false
+	}
+	if strings.Contains(want, "/") {
+		_, n, err := net.ParseCIDR(want)
+		return err == nil && n.Contains(ip)
+	}
+	w := net.ParseIP(want)
+	return w != nil && w.Equal(ip)
+}
+
+// isAuthenticatedScheme reports the schemes an "auth" ACL expands to.
+func isAuthenticatedScheme(s string) bool {
+	return s == "digest" || s == "x509" || s == "sasl"
+}
+
+// fixACL validates an ACL list and expands "auth" entries to the
+// connection's authenticated identities, as ZooKeeper's fixupACL: the
+// result is what the node stores.
+func fixACL(acl []ACL, ids []ID) ([]ACL, error) {
+	if len(acl) == 0 {
+		return nil, ErrInvalidACL
+	}
+	out := make([]ACL, 0, len(acl))
+	add := func(a ACL) {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	for _, a := range acl {
+		switch a.Scheme {
+		case "world":
+			if a.ID != "anyone" {
+				return nil, ErrInvalidACL
+			}
+			add(a)
+		case "auth":
+			found := false
+			for _, id := range ids {
+				if isAuthenticatedScheme(id.Scheme) {
+					add(ACL{Perms: a.Perms, Scheme: id.Scheme, ID: id.ID})
+					found = true
+				}
+			}
+			if !found {
+				return nil, ErrInvalidACL
+			}
+		case "digest":
+			if !validDigestID(a.ID) {
+				return nil, ErrInvalidACL
+			}
+			add(a)
+		case "ip":
+			if !validIPID(a.ID) {
+				return nil, ErrInvalidACL
+			}
+			add(a)
+		default:
+			return nil, ErrInvalidACL
+		}
+	}
+	return out, nil
+}
+
+// validDigestID follows DigestAuthenticationProvider.isValid: exactly two
+// parts around ':' once trailing empty parts are dropped, as Java's split.
+func validDigestID(id string) bool {
+	parts := strings.Split(id, ":")
+	for len(parts) > 0 && parts[len(parts)-1] == "" {
+		parts = parts[:len(parts)-1]
+	}
+	return len(parts) == 2
+}
+
+func validIPID(id string) bool {
+	addr, bits, hasBits := strings.Cut(id, "/")
+	ip := net.ParseIP(addr)
+	if ip == nil {
+		return false
+	}
+	if !hasBits {
+		return true
+	}
+	n, err := strconv.Atoi(bits)
+	size := 128
+	if ip.To4() != nil {
+		size = 32
+	}
+	return err == nil && n >= 0 && n <= size
+}
+
+// authenticate turns an AddAuth request into identities: digest gives
+// digest:user:hash (and super when it equals the configured super
+// digest); ip is always present already.
+func authenticate(scheme string, auth []byte, superDigest string) ([]ID, error) {
+	switch scheme {
+	case "digest":
+		user, password, ok := strings.Cut(string(auth), ":")
+		if !ok {
+			return nil, ErrAuthFailed
+		}
+		id := DigestID(user, password)
+		ids := []ID{{Scheme: "digest", ID: id}}
+		if superDigest != "" && id == superDigest {
+			ids = append(ids, ID{Scheme: "super", ID: ""})
+		}
+		return ids, nil
+	case "ip":
+		return nil, nil
+	}
+	return nil, ErrAuthFailed
+}
+
+// aclEntry is one distinct ACL list shared by every node that has it, as
+// ZooKeeper's ReferenceCountedACLCache: most trees use a handful of lists.
+type aclEntry struct {
+	key  string
+	acl  []ACL // never changed once interned
+	refs int
+}
+
+type aclCache struct {
+	m map[string]*aclEntry
+}
+
+func aclKey(acl []ACL) string {
+	var b strings.Builder
+	for _, a := range acl {
+		b.WriteString(strconv.Itoa(int(a.Perms)))
+		b.WriteByte(0)
+		b.WriteString(a.Scheme)
+		b.WriteByte(0)
+		b.WriteString(a.ID)
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+func (c *aclCache) intern(acl []ACL) *aclEntry {
+	k := aclKey(acl)
+	e := c.m[k]
+	if e == nil {
+		e = &aclEntry{key: k, acl: slices.Clone(acl)}
+		c.m[k] = e
+	}
+	e.refs++
+	return e
+}
+
+func (c *aclCache) retain(e *aclEntry) {
+	if e.refs == 0 {
+		if _, ok := c.m[e.key]; !ok {
+			c.m[e.key] = e
+		}
+	}
+	e.refs++
+}
+
+func (c *aclCache) release(e *aclEntry) {
+	e.refs--
+	if e.refs <= 0 {
+		e.refs = 0
+		if c.m[e.key] == e {
+			delete(c.m, e.key)
+		}
+	}
+}

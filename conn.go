@@ -1,0 +1,560 @@
+package zk
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/zkraft/zk/internal/txn"
+)
+
+// ConnectOption configures Node.Connect.
+type ConnectOption func(*connectOptions)
+
+type connectOptions struct {
+	timeout  time.Duration
+	resumeID int64
+	password []byte
+	auth     []authCred
+}
+
+type authCred struct {
+	scheme string
+	auth   []byte
+}
+
+// WithSessionTimeout asks for a session timeout; the node clamps it into
+// [MinSessionTimeout, MaxSessionTimeout]. Default 10s.
+func WithSessionTimeout(d time.Duration) ConnectOption {
+	return func(o *connectOptions) { o.timeout = d }
+}
+
+// WithSession resumes an existing session instead of creating one, as a
+// ZooKeeper client does when it reconnects: the session keeps its
+// ephemeral nodes. A wrong password or a session that has ended gives
+// ErrSessionExpired.
+func WithSession(id int64, password []byte) ConnectOption {
+	return func(o *connectOptions) { o.resumeID, o.password = id, bytes.Clone(password) }
+}
+
+// WithAuth adds credentials to the new Conn before it is returned, as
+// AddAuth would.
+func WithAuth(scheme string, auth []byte) ConnectOption {
+	return func(o *connectOptions) { o.auth = append(o.auth, authCred{scheme, bytes.Clone(auth)}) }
+}
+
+// Conn is a session's handle on a node: every ZooKeeper operation, run
+// in-process. It is safe for concurrent use. Operations of one goroutine
+// take effect in the order they are called, and a read sees every write
+// that returned before it.
+type Conn struct {
+	node     *Node
+	id       int64
+	password []byte
+	timeout  time.Duration
+
+	state  atomic.Int32
+	reason atomic.Pointer[error] // why the Conn ended
+	auth   atomic.Pointer[[]ID]  // replaced, never changed in place
+	authMu sync.Mutex            // serialises AddAuth
+	events *mailbox
+}
+
+// Connect opens a session on this node, or resumes one with WithSession.
+// It returns once the session exists in the replicated state.
+func (n *Node) Connect(ctx context.Context, opts ...ConnectOption) (*Conn, error) {
+	o := connectOptions{timeout: defaultSessionTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	c := &Conn{node: n, events: newMailbox(16, n.closing)}
+	ids := []ID{{Scheme: "ip", ID: "127.0.0.1"}}
+	c.auth.Store(&ids)
+	for _, a := range o.auth {
+		if err := c.addAuth(a.scheme, a.auth); err != nil {
+			return nil, opErr("connect", "", err)
+		}
+	}
+	if o.resumeID != 0 {
+		si, ok := n.fsm.session(o.resumeID)
+		if !ok || subtle.ConstantTimeCompare(si.password, o.password) != 1 {
+			return nil, opErr("connect", "", ErrSessionExpired)
+		}
+		c.id, c.password = o.resumeID, si.password
+		c.timeout = time.Duration(si.timeout) * time.Millisecond
+	} else {
+		c.timeout = n.cfg.negotiateTimeout(o.timeout)
+		c.password = newSessionPassword()
+		for {
+			c.id = newSessionID()
+			res, err := n.propose(ctx, &txn.Txn{
+				Type: txn.TypeCreateSession, Time: n.clock.Now().UnixMilli(), Session: c.id,
+				Timeout: int32(c.timeout / time.Millisecond), Password: c.password,
+			})
+			if err != nil {
+				return nil, opErr("connect", "", err)
+			}
+			if errors.Is(res.err, errSessionIDTaken) {
+				continue
+			}
+			if res.err != nil {
+				return nil, opErr("connect", "", res.err)
+			}
+			break
+		}
+	}
+	c.state.Store(int32(StateConnected))
+	n.connsMu.Lock()
+	old := n.conns[c.id]
+	n.conns[c.id] = c
+	n.connsMu.Unlock()
+	if old != nil {
+		old.end(StateDisconnected, ErrSessionMoved)
+	}
+	n.tracker.touch(c.id, n.clock.Now())
+	if _, ok := n.fsm.session(c.id); !ok {
+		// Expired between the check and the attach.
+		n.connsMu.Lock()
+		if n.conns[c.id] == c {
+			delete(n.conns, c.id)
+		}
+		n.connsMu.Unlock()
+		return nil, opErr("connect", "", ErrSessionExpired)
+	}
+	c.events.push(Event{Type: EventSession, State: StateConnected}, false)
+	return c, nil
+}
+
+// SessionID returns the session's id.
+func (c *Conn) SessionID() int64 { return c.id }
+
+// SessionPassword returns the session's password, for WithSession.
+func (c *Conn) SessionPassword() []byte { return bytes.Clone(c.password) }
+
+// SessionTimeout returns the negotiated session timeout.
+func (c *Conn) SessionTimeout() time.Duration { return c.timeout }
+
+// State returns the session's state as this Conn knows it.
+func (c *Conn) State() State { return State(c.state.Load()) }
+
+// Events returns the channel of session state changes (Type
+// EventSession): StateConnected first, then StateExpired, StateClosed or
+// StateDisconnected when the Conn ends, after which the channel closes.
+func (c *Conn) Events() <-chan Event { return c.events.ch }
+
+func (c *Conn) authIDs() []ID { return *c.auth.Load() }
+
+// check returns why the Conn can no longer be used, or nil.
+func (c *Conn) check(ctx context.Context) error {
+	if State(c.state.Load()) != StateConnected {
+		if p := c.reason.Load(); p != nil {
+			return *p
+		}
+		return ErrClosing
+	}
+	return ctx.Err()
+}
+
+// end ends the Conn once: its watches stop with EventNotWatching and its
+// events channel reports state and closes. It does not block.
+func (c *Conn) end(state State, reason error) {
+	for {
+		cur := c.state.Load()
+		if State(cur) != StateConnected && State(cur) != StateConnecting {
+			return
+		}
+		if c.state.CompareAndSwap(cur, int32(state)) {
+			break
+		}
+	}
+	c.reason.Store(&reason)
+	for _, r := range c.node.watches.removeOwner(c) {
+		if w, ok := r.w.(*chanWatch); ok {
+			w.mb.push(Event{Type: EventNotWatching, State: state, Path: r.path, Err: reason}, true)
+		}
+	}
+	c.events.push(Event{Type: EventSession, State: state}, true)
+}
+
+// Close closes the session: its ephemeral nodes are deleted at once, in
+// one transaction, and its watches end. Closing an ended Conn returns nil.
+func (c *Conn) Close() error {
+	if State(c.state.Load()) != StateConnected {
+		return nil
+	}
+	n := c.node
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	_, err := n.propose(ctx, &txn.Txn{Type: txn.TypeCloseSession, Session: c.id, Time: n.clock.Now().UnixMilli(), Reason: txn.CloseByClient})
+	// The FSM's listener ends the Conn when the close is applied; make sure
+	// it ends even if the close could not be proposed.
+	n.connsMu.Lock()
+	if n.conns[c.id] == c {
+		delete(n.conns, c.id)
+	}
+	n.connsMu.Unlock()
+	c.end(StateClosed, ErrClosing)
+	if err != nil && !errors.Is(err, ErrClosing) {
+		return opErr("close", "", err)
+	}
+	return nil
+}
+
+// chanWatch is one watch registered through the Go API: its own channel.
+type chanWatch struct {
+	mb      *mailbox
+	conn    *Conn
+	oneShot bool
+}
+
+func (w *chanWatch) deliver(ev Event)  { w.mb.push(ev, w.oneShot) }
+func (w *chanWatch) owner() watchOwner { return w.conn }
+
+func (c *Conn) newWatch(oneShot bool) *chanWatch {
+	size := 1
+	if !oneShot {
+		size = 64
+	}
+	return &chanWatch{mb: newMailbox(size, c.node.closing), conn: c, oneShot: oneShot}
+}
+
+// read runs f with the tree locked for reading.
+func (c *Conn) read(f func(t *tree)) {
+	c.node.fsm.mu.RLock()
+	defer c.node.fsm.mu.RUnlock()
+	f(c.node.fsm.tree)
+}
+
+func cloneData(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+// Get returns a node's data and Stat.
+func (c *Conn) Get(ctx context.Context, path string) ([]byte, *Stat, error) {
+	data, st, _, err := c.get(ctx, path, false)
+	return data, st, err
+}
+
+// GetW is Get that also sets a one-shot data watch: the channel receives
+// one event (EventNodeDataChanged or EventNodeDeleted) and closes, or
+// receives EventNotWatching when the session ends first.
+func (c *Conn) GetW(ctx context.Context, path string) ([]byte, *Stat, <-chan Event, error) {
+	return c.get(ctx, path, true)
+}
+
+func (c *Conn) get(ctx context.Context, path string, watch bool) ([]byte, *Stat, <-chan Event, error) {
+	if err := c.check(ctx); err != nil {
+		return nil, nil, nil, opErr("get", path, err)
+	}
+	if err := validatePath(path); err != nil {
+		return nil, nil, nil, opErr("get", path, err)
+	}
+	var (
+		data []byte
+		st   Stat
+		err  error
+		w    *chanWatch
+	)
+	c.read(func(t *tree) {
+		data, st, err = t.get(path, c.authIDs())
+		data = cloneData(data)
+		if err == nil && watch {
+			w = c.newWatch(true)
+			c.node.watches.add(watchData, path, w)
+		}
+	})
+	if err != nil {
+		return nil, nil, nil, opErr("get", path, err)
+	}
+	if w != nil {
+		return data, &st, w.mb.ch, nil
+	}
+	return data, &st, nil, nil
+}
+
+// Exists reports whether a node exists, with its Stat if it does.
+func (c *Conn) Exists(ctx context.Context, path string) (bool, *Stat, error) {
+	ok, st, _, err := c.exists(ctx, path, false)
+	return ok, st, err
+}
+
+// ExistsW is Exists that also sets a one-shot watch, whether or not the
+// node exists: it fires EventNodeCreated, EventNodeDataChanged or
+// EventNodeDeleted.
+func (c *Conn) ExistsW(ctx context.Context, path string) (bool, *Stat, <-chan Event, error) {
+	return c.exists(ctx, path, true)
+}
+
+func (c *Conn) exists(ctx context.Context, path string, watch bool) (bool, *Stat, <-chan Event, error) {
+	if err := c.check(ctx); err != nil {
+		return false, nil, nil, opErr("exists", path, err)
+	}
+	if err := validatePath(path); err != nil {
+		return false, nil, nil, opErr("exists", path, err)
+	}
+	var (
+		st  Stat
+		ok  bool
+		err error
+		w   *chanWatch
+	)
+	c.read(func(t *tree) {
+		st, ok, err = t.exists(path, c.authIDs())
+		if err == nil && watch {
+			w = c.newWatch(true)
+			c.node.watches.add(watchData, path, w)
+		}
+	})
+	if err != nil {
+		return false, nil, nil, opErr("exists", path, err)
+	}
+	var ch <-chan Event
+	if w != nil {
+		ch = w.mb.ch
+	}
+	if !ok {
+		return false, nil, ch, nil
+	}
+	return true, &st, ch, nil
+}
+
+// Children returns the names of a node's children, sorted, and its Stat.
+func (c *Conn) Children(ctx context.Context, path string) ([]string, *Stat, error) {
+	ch, st, _, err := c.children(ctx, path, false)
+	return ch, st, err
+}
+
+// ChildrenW is Children that also sets a one-shot child watch: it fires
+// EventNodeChildrenChanged or EventNodeDeleted.
+func (c *Conn) ChildrenW(ctx context.Context, path string) ([]string, *Stat, <-chan Event, error) {
+	return c.children(ctx, path, true)
+}
+
+func (c *Conn) children(ctx context.Context, path string, watch bool) ([]string, *Stat, <-chan Event, error) {
+	if err := c.check(ctx); err != nil {
+		return nil, nil, nil, opErr("children", path, err)
+	}
+	if err := validatePath(path); err != nil {
+		return nil, nil, nil, opErr("children", path, err)
+	}
+	var (
+		names []string
+		st    Stat
+		err   error
+		w     *chanWatch
+	)
+	c.read(func(t *tree) {
+		names, st, err = t.children(path, c.authIDs())
+		names = slices.Clone(names)
+		if err == nil && watch {
+			w = c.newWatch(true)
+			c.node.watches.add(watchChild, path, w)
+		}
+	})
+	if err != nil {
+		return nil, nil, nil, opErr("children", path, err)
+	}
+	if names == nil {
+		names = []string{}
+	}
+	if w != nil {
+		return names, &st, w.mb.ch, nil
+	}
+	return names, &st, nil, nil
+}
+
+// GetACL returns a node's ACL and Stat. Without ADMIN permission, digest
+// identities are masked as ZooKeeper masks them.
+func (c *Conn) GetACL(ctx context.Context, path string) ([]ACL, *Stat, error) {
+	if err := c.check(ctx); err != nil {
+		return nil, nil, opErr("getACL", path, err)
+	}
+	if err := validatePath(path); err != nil {
+		return nil, nil, opErr("getACL", path, err)
+	}
+	var (
+		acl []ACL
+		st  Stat
+		err error
+	)
+	c.read(func(t *tree) { acl, st, err = t.getACL(path, c.authIDs()) })
+	if err != nil {
+		return nil, nil, opErr("getACL", path, err)
+	}
+	return acl, &st, nil
+}
+
+// Ephemerals returns the paths of this session's ephemeral nodes that
+// start with prefix ("" or "/" for all of them), sorted.
+func (c *Conn) Ephemerals(ctx context.Context, prefix string) ([]string, error) {
+	if err := c.check(ctx); err != nil {
+		return nil, opErr("getEphemerals", prefix, err)
+	}
+	var out []string
+	c.read(func(t *tree) { out = t.ephemeralPaths(c.id, prefix) })
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
+}
+
+// AllChildrenNumber returns the number of nodes below path, at any depth.
+func (c *Conn) AllChildrenNumber(ctx context.Context, path string) (int, error) {
+	if err := c.check(ctx); err != nil {
+		return 0, opErr("getAllChildrenNumber", path, err)
+	}
+	if err := validatePath(path); err != nil {
+		return 0, opErr("getAllChildrenNumber", path, err)
+	}
+	var (
+		n   int
+		err error
+	)
+	c.read(func(t *tree) { n, err = t.descendants(path, c.authIDs()) })
+	if err != nil {
+		return 0, opErr("getAllChildrenNumber", path, err)
+	}
+	return n, nil
+}
+
+// AddWatch sets a persistent watch (AddWatchModePersistent) or a persistent
+// recursive watch (AddWatchModePersistentRecursive) on path, which need
+// not exist. The channel receives every matching event in zxid order
+// until RemoveWatches removes the watch (EventPersistentWatchRemoved) or
+// the session ends (EventNotWatching); then it closes. Events wait in an
+// unbounded queue when the reader is slow; the node never blocks on it.
+func (c *Conn) AddWatch(ctx context.Context, path string, mode AddWatchMode) (<-chan Event, error) {
+	if err := c.check(ctx); err != nil {
+		return nil, opErr("addWatch", path, err)
+	}
+	if err := validatePath(path); err != nil {
+		return nil, opErr("addWatch", path, err)
+	}
+	kind := watchPersistent
+	switch mode {
+	case AddWatchModePersistent:
+	case AddWatchModePersistentRecursive:
+		kind = watchRecursive
+	default:
+		return nil, opErr("addWatch", path, ErrBadArguments)
+	}
+	w := c.newWatch(false)
+	c.read(func(*tree) { c.node.watches.add(kind, path, w) })
+	return w.mb.ch, nil
+}
+
+// RemoveWatches removes this Conn's watches of type typ on path. Each
+// removed watch's channel receives EventDataWatchRemoved,
+// EventChildWatchRemoved or EventPersistentWatchRemoved and closes. If
+// there is no such watch it returns ErrNoWatcher.
+func (c *Conn) RemoveWatches(ctx context.Context, path string, typ WatcherType) error {
+	if err := c.check(ctx); err != nil {
+		return opErr("removeWatches", path, err)
+	}
+	kinds := typ.kinds()
+	if kinds == nil {
+		return opErr("removeWatches", path, ErrBadArguments)
+	}
+	regs, err := c.node.watches.remove(c, path, kinds)
+	if err != nil {
+		return opErr("removeWatches", path, err)
+	}
+	for _, r := range regs {
+		et := EventPersistentWatchRemoved
+		switch r.kind {
+		case watchData:
+			et = EventDataWatchRemoved
+		case watchChild:
+			et = EventChildWatchRemoved
+		}
+		if w, ok := r.w.(*chanWatch); ok {
+			w.mb.push(Event{Type: et, State: StateConnected, Path: path}, true)
+		}
+	}
+	return nil
+}
+
+// AddAuth adds an identity to this Conn: scheme "digest" with
+// "user:password" gives digest:user:base64(sha1(user:password)), and the
+// super user's digest grants every permission. An unknown scheme is
+// ErrAuthFailed.
+func (c *Conn) AddAuth(ctx context.Context, scheme string, auth []byte) error {
+	if err := c.check(ctx); err != nil {
+		return opErr("addAuth", scheme, err)
+	}
+	if err := c.addAuth(scheme, auth); err != nil {
+		return opErr("addAuth", scheme, err)
+	}
+	return nil
+}
+
+func (c *Conn) addAuth(scheme string, auth []byte) error {
+	ids, err := authenticate(scheme, auth, c.node.cfg.SuperDigest)
+	if err != nil {
+		return err
+	}
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
+	cur := c.authIDs()
+	next := slices.Clone(cur)
+	for _, id := range ids {
+		if !slices.Contains(next, id) {
+			next = append(next, id)
+		}
+	}
+	c.auth.Store(&next)
+	return nil
+}
+
+// Sync waits until this node has applied every write the leader had
+// committed when Sync was called, after the leader confirmed with a
+// quorum that it still leads. A read after Sync is linearizable.
+func (c *Conn) Sync(ctx context.Context, path string) error {
+	if err := c.check(ctx); err != nil {
+		return opErr("sync", path, err)
+	}
+	if err := validatePath(path); err != nil {
+		return opErr("sync", path, err)
+	}
+	n := c.node
+	if err := n.waitLeader(ctx); err != nil {
+		return opErr("sync", path, err)
+	}
+	idx := n.raft.CommitIndex()
+	p, err := n.submitFuture(func() raft.Future { return n.raft.VerifyLeader() })
+	if err != nil {
+		return opErr("sync", path, err)
+	}
+	select {
+	case out := <-p.done:
+		if out.err != nil {
+			return opErr("sync", path, ErrConnectionLoss)
+		}
+	case <-ctx.Done():
+		return opErr("sync", path, ctx.Err())
+	}
+	for n.fsm.applied.Load() < idx {
+		wake := n.fsm.waitCh()
+		if n.fsm.applied.Load() >= idx {
+			break
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return opErr("sync", path, ctx.Err())
+		case <-n.closing:
+			return opErr("sync", path, ErrClosing)
+		}
+	}
+	return nil
+}

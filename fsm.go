@@ -1,0 +1,571 @@
+package zk
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/zkraft/zk/internal/txn"
+)
+
+// sessionInfo is a session as the replicated state knows it.
+type sessionInfo struct {
+	timeout  int32 // negotiated, ms
+	password []byte
+}
+
+// fsmListener hears what the FSM does that a node must act on. Its
+// methods are called with the FSM's lock held, in log order, and must not
+// block or call back into the FSM.
+type fsmListener interface {
+	// sessionClosed reports a session that a closeSession txn (or a
+	// restore) ended.
+	sessionClosed(id int64, reason txn.CloseReason)
+}
+
+// applyResult is what FSM.Apply returns for a TypeOps or session txn, and
+// what the proposer hands back to the caller.
+type applyResult struct {
+	zxid    int64
+	err     error // the whole txn was refused (for example an expired session)
+	results []opResult
+	failed  int // index of the failing op of a multi, or -1
+}
+
+type opResult struct {
+	path string
+	stat Stat
+	err  error
+}
+
+// fsm is the raft state machine: it decodes txns and applies them to the
+// tree, computes zxids, keeps the session table, and fires watches.
+// Apply is deterministic: it reads no clock and no random source, and every
+// replica computes the same tree and the same zxids from the same log.
+type fsm struct {
+	mu       sync.RWMutex // guards everything below; reads hold it for reading
+	tree     *tree
+	sessions map[int64]*sessionInfo
+	term     uint64 // term of the last command applied
+	counter  uint32 // its place among the commands of that term
+	index    uint64 // raft index of the last entry applied
+
+	watches  *watchManager
+	listener fsmListener
+	changes  []change // scratch, reused between txns
+
+	applied atomic.Uint64 // == index, readable without the lock
+	wake    chan struct{} // closed and replaced after every batch
+	wakeMu  sync.Mutex
+}
+
+func newFSM(w *watchManager, l fsmListener) *fsm {
+	return &fsm{
+		tree:     newTree(),
+		sessions: make(map[int64]*sessionInfo),
+		watches:  w,
+		listener: l,
+		wake:     make(chan struct{}),
+	}
+}
+
+// makeZxid returns the zxid of a term's counter-th command.
+func makeZxid(term uint64, counter uint32) int64 { return int64(term<<32 | uint64(counter)) }
+
+// lastZxid returns the zxid of the last applied command; f.mu is held.
+func (f *fsm) lastZxid() int64 { return makeZxid(f.term, f.counter) }
+
+// LastZxid returns the zxid of the last applied command.
+func (f *fsm) LastZxid() int64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.lastZxid()
+}
+
+// Apply implements raft.FSM.
+func (f *fsm) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch implements raft.BatchingFSM: one lock for the whole batch.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	f.mu.Lock()
+	for i, l := range logs {
+		if l.Index <= f.index {
+			continue // already applied (raft replays after a restart of raft alone)
+		}
+		f.index = l.Index
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		out[i] = f.applyCommand(l)
+	}
+	f.applied.Store(f.index)
+	f.mu.Unlock()
+
+	f.wakeMu.Lock()
+	close(f.wake)
+	f.wake = make(chan struct{})
+	f.wakeMu.Unlock()
+	return out
+}
+
+// waitCh returns a channel closed at the next applied batch.
+func (f *fsm) waitCh() <-chan struct{} {
+	f.wakeMu.Lock()
+	defer f.wakeMu.Unlock()
+	return f.wake
+}
+
+func (f *fsm) applyCommand(l *raft.Log) *applyResult {
+	if l.Term != f.term {
+		f.term, f.counter = l.Term, 0
+	}
+	f.counter++
+	zxid := f.lastZxid()
+	t, err := txn.Decode(l.Data)
+	if err != nil {
+		// Nothing valid proposes such bytes; refuse it the same way everywhere.
+		return &applyResult{zxid: zxid, err: fmt.Errorf("%w: %v", ErrMarshalling, err), failed: -1}
+	}
+	switch t.Type {
+	case txn.TypeCreateSession:
+		if _, ok := f.sessions[t.Session]; ok || t.Session == 0 {
+			return &applyResult{zxid: zxid, err: errSessionIDTaken, failed: -1}
+		}
+		f.sessions[t.Session] = &sessionInfo{timeout: t.Timeout, password: t.Password}
+		return &applyResult{zxid: zxid, failed: -1}
+	case txn.TypeCloseSession:
+		if _, ok := f.sessions[t.Session]; !ok {
+			return &applyResult{zxid: zxid, err: ErrSessionExpired, failed: -1}
+		}
+		c := &txnContext{zxid: zxid, time: t.Time, system: true}
+		f.changes = f.changes[:0]
+		f.tree.closeSession(c, t.Session, &f.changes)
+		delete(f.sessions, t.Session)
+		f.fire(zxid)
+		if f.listener != nil {
+			f.listener.sessionClosed(t.Session, t.Reason)
+		}
+		return &applyResult{zxid: zxid, failed: -1}
+	default:
+		return f.applyOps(t, zxid)
+	}
+}
+
+var errSessionIDTaken = errors.New("zk: session id in use")
+
+func convertIDs(ids []txn.ID) []ID {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]ID, len(ids))
+	for i, id := range ids {
+		out[i] = ID{Scheme: id.Scheme, ID: id.ID}
+	}
+	return out
+}
+
+func convertACL(acl []txn.ACL) []ACL {
+	out := make([]ACL, len(acl))
+	for i, a := range acl {
+		out[i] = ACL{Perms: Perm(a.Perms), Scheme: a.Scheme, ID: a.ID}
+	}
+	return out
+}
+
+func (f *fsm) applyOps(t *txn.Txn, zxid int64) *applyResult {
+	res := &applyResult{zxid: zxid, failed: -1}
+	system := t.Session == 0
+	if !system {
+		if _, ok := f.sessions[t.Session]; !ok {
+			res.err = ErrSessionExpired
+			return res
+		}
+	}
+	c := &txnContext{zxid: zxid, time: t.Time, session: t.Session, auth: convertIDs(t.Auth), system: system}
+	tr := f.tree
+	tr.undo = tr.undo[:0]
+	f.changes = f.changes[:0]
+	res.results = make([]opResult, len(t.Ops))
+	for i := range t.Ops {
+		op := &t.Ops[i]
+		r := &res.results[i]
+		switch op.Kind {
+		case txn.OpCreate:
+			r.path, r.stat, r.err = tr.create(c, &createArgs{path: op.Path, data: op.Data, acl: convertACL(op.ACL), mode: CreateMode(op.Mode), ttl: op.TTL}, &f.changes)
+		case txn.OpDelete:
+			r.err = tr.remove(c, op.Path, op.Version, &f.changes)
+		case txn.OpSetData:
+			r.stat, r.err = tr.setData(c, op.Path, op.Data, op.Version, &f.changes)
+		case txn.OpSetACL:
+			r.stat, r.err = tr.setACL(c, op.Path, convertACL(op.ACL), op.Version)
+		case txn.OpCheck:
+			r.err = tr.check(c, op.Path, op.Version)
+		case txn.OpReap:
+			c.system = true
+			r.err = tr.reap(c, op.Path, &f.changes)
+			c.system = system
+		default:
+			r.err = ErrUnimplemented
+		}
+		if r.err != nil && t.Multi {
+			tr.rollback(0)
+			f.changes = f.changes[:0]
+			res.failed = i
+			for j := range res.results {
+				switch {
+				case j < i:
+					res.results[j] = opResult{err: ErrRolledBack}
+				case j > i:
+					res.results[j] = opResult{err: ErrRuntimeInconsistency}
+				}
+			}
+			break
+		}
+	}
+	clear(tr.undo)
+	tr.undo = tr.undo[:0]
+	f.fire(zxid)
+	return res
+}
+
+// fire hands the txn's changes to the watch manager, in order.
+func (f *fsm) fire(zxid int64) {
+	for i := range f.changes {
+		f.watches.trigger(&f.changes[i], zxid)
+		f.changes[i] = change{}
+	}
+	f.changes = f.changes[:0]
+}
+
+// --- snapshots ---
+
+// The snapshot stream: a header, the sessions, the nodes, and a CRC-32C
+// of everything before it. Children are not written; Restore links every
+// node to its parent.
+const (
+	snapMagic   = "ZKRS"
+	snapVersion = 1
+)
+
+type snapNode struct {
+	path string
+	n    *znode
+}
+
+type fsmSnapshot struct {
+	term     uint64
+	counter  uint32
+	index    uint64
+	sessions []snapSession
+	nodes    []snapNode
+}
+
+type snapSession struct {
+	id int64
+	sessionInfo
+}
+
+// Snapshot implements raft.FSM. It captures pointers to the nodes, not the
+// nodes: the tree copies a node before changing it once a snapshot holds
+// it, so Persist can stream while writes go on, using memory for a pointer
+// per node rather than a second tree.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := &fsmSnapshot{term: f.term, counter: f.counter, index: f.index}
+	f.tree.gen++
+	s.nodes = make([]snapNode, 0, len(f.tree.nodes))
+	for p, n := range f.tree.nodes {
+		s.nodes = append(s.nodes, snapNode{p, n})
+	}
+	s.sessions = make([]snapSession, 0, len(f.sessions))
+	for id, si := range f.sessions {
+		s.sessions = append(s.sessions, snapSession{id, *si})
+	}
+	return s, nil
+}
+
+type snapWriter struct {
+	w   *bufio.Writer
+	crc uint32
+	buf []byte
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func (w *snapWriter) flushBuf() error {
+	w.crc = crc32.Update(w.crc, castagnoli, w.buf)
+	_, err := w.w.Write(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendData(b []byte, p []byte) []byte {
+	if p == nil {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p))+1)
+	return append(b, p...)
+}
+
+// Persist implements raft.FSMSnapshot.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.write(sink); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) write(out io.Writer) error {
+	w := &snapWriter{w: bufio.NewWriterSize(out, 256<<10), buf: make([]byte, 0, 4096)}
+	w.buf = append(w.buf, snapMagic...)
+	w.buf = append(w.buf, snapVersion)
+	w.buf = binary.AppendUvarint(w.buf, s.term)
+	w.buf = binary.AppendUvarint(w.buf, uint64(s.counter))
+	w.buf = binary.AppendUvarint(w.buf, s.index)
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(s.sessions)))
+	for _, ss := range s.sessions {
+		w.buf = binary.AppendVarint(w.buf, ss.id)
+		w.buf = binary.AppendVarint(w.buf, int64(ss.timeout))
+		w.buf = appendData(w.buf, ss.password)
+	}
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(s.nodes)))
+	for _, sn := range s.nodes {
+		n := sn.n
+		w.buf = appendStr(w.buf, sn.path)
+		w.buf = appendData(w.buf, n.data)
+		w.buf = binary.AppendUvarint(w.buf, uint64(len(n.acl.acl)))
+		for _, a := range n.acl.acl {
+			w.buf = binary.AppendVarint(w.buf, int64(a.Perms))
+			w.buf = appendStr(w.buf, a.Scheme)
+			w.buf = appendStr(w.buf, a.ID)
+		}
+		for _, v := range [...]int64{n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, int64(n.version), int64(n.creates), int64(n.aversion), n.owner} {
+			w.buf = binary.AppendVarint(w.buf, v)
+		}
+		if len(w.buf) >= 64<<10 {
+			if err := w.flushBuf(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := w.flushBuf(); err != nil {
+		return err
+	}
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], w.crc)
+	if _, err := w.w.Write(sum[:]); err != nil {
+		return err
+	}
+	return w.w.Flush()
+}
+
+// Release implements raft.FSMSnapshot.
+func (s *fsmSnapshot) Release() { s.nodes = nil }
+
+// ErrCorruptSnapshot is returned when a snapshot cannot be read back: the
+// node refuses to start from it rather than serve a wrong tree.
+var ErrCorruptSnapshot = errors.New("zk: corrupt snapshot")
+
+type snapReader struct {
+	r   *bufio.Reader
+	crc uint32
+	err error
+	tmp []byte
+}
+
+func (r *snapReader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+func (r *snapReader) ReadByte() (byte, error) {
+	c, err := r.r.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	r.crc = crc32.Update(r.crc, castagnoli, []byte{c})
+	return c, nil
+}
+
+func (r *snapReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, err := binary.ReadUvarint(r)
+	if err != nil {
+		r.fail(err)
+	}
+	return v
+}
+
+func (r *snapReader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, err := binary.ReadVarint(r)
+	if err != nil {
+		r.fail(err)
+	}
+	return v
+}
+
+func (r *snapReader) bytes(n uint64) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n > 1<<31 {
+		r.fail(errors.New("length out of range"))
+		return nil
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(r.r, p); err != nil {
+		r.fail(err)
+		return nil
+	}
+	r.crc = crc32.Update(r.crc, castagnoli, p)
+	return p
+}
+
+func (r *snapReader) str() string { return string(r.bytes(r.uvarint())) }
+
+func (r *snapReader) data() []byte {
+	n := r.uvarint()
+	if n == 0 {
+		return nil
+	}
+	return r.bytes(n - 1)
+}
+
+// Restore implements raft.FSM: it rebuilds the tree and the sessions from
+// a snapshot, replacing the current state.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	s, t, err := readSnapshot(rc)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrCorruptSnapshot, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s.index <= f.index && f.index > 0 {
+		// Raft restarted under a live FSM that is already past this snapshot.
+		return nil
+	}
+	old := f.sessions
+	f.tree = t
+	f.sessions = make(map[int64]*sessionInfo, len(s.sessions))
+	for _, ss := range s.sessions {
+		si := ss.sessionInfo
+		f.sessions[ss.id] = &si
+	}
+	f.term, f.counter, f.index = s.term, s.counter, s.index
+	f.applied.Store(f.index)
+	if f.listener != nil {
+		for id := range old {
+			if _, ok := f.sessions[id]; !ok {
+				f.listener.sessionClosed(id, txn.CloseExpired)
+			}
+		}
+	}
+	return nil
+}
+
+func readSnapshot(in io.Reader) (*fsmSnapshot, *tree, error) {
+	r := &snapReader{r: bufio.NewReaderSize(in, 256<<10)}
+	magic := r.bytes(uint64(len(snapMagic)))
+	if r.err == nil && string(magic) != snapMagic {
+		return nil, nil, errors.New("bad magic")
+	}
+	if v, err := r.ReadByte(); err != nil || v != snapVersion {
+		return nil, nil, fmt.Errorf("unknown snapshot version %d (%v)", v, err)
+	}
+	s := &fsmSnapshot{}
+	s.term = r.uvarint()
+	s.counter = uint32(r.uvarint())
+	s.index = r.uvarint()
+	ns := r.uvarint()
+	for i := uint64(0); i < ns && r.err == nil; i++ {
+		var ss snapSession
+		ss.id = r.varint()
+		ss.timeout = int32(r.varint())
+		ss.password = r.data()
+		s.sessions = append(s.sessions, ss)
+	}
+	t := newEmptyTree()
+	nn := r.uvarint()
+	for i := uint64(0); i < nn && r.err == nil; i++ {
+		path := r.str()
+		n := &znode{data: r.data()}
+		na := r.uvarint()
+		if na > 1<<20 {
+			r.fail(errors.New("acl count out of range"))
+			break
+		}
+		acl := make([]ACL, 0, na)
+		for j := uint64(0); j < na && r.err == nil; j++ {
+			acl = append(acl, ACL{Perms: Perm(r.varint()), Scheme: r.str(), ID: r.str()})
+		}
+		var v [9]int64
+		for j := range v {
+			v[j] = r.varint()
+		}
+		if r.err != nil {
+			break
+		}
+		n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime = v[0], v[1], v[2], v[3], v[4]
+		n.version, n.creates, n.aversion, n.owner = int32(v[5]), int32(v[6]), int32(v[7]), v[8]
+		n.acl = t.acls.intern(acl)
+		if _, dup := t.nodes[path]; dup {
+			r.fail(fmt.Errorf("node %q twice", path))
+			break
+		}
+		t.nodes[path] = n
+		t.index(path, n)
+	}
+	if r.err != nil {
+		return nil, nil, r.err
+	}
+	want := r.crc
+	var sum [4]byte
+	if _, err := io.ReadFull(r.r, sum[:]); err != nil {
+		return nil, nil, fmt.Errorf("missing checksum: %v", err)
+	}
+	if binary.BigEndian.Uint32(sum[:]) != want {
+		return nil, nil, errors.New("checksum mismatch")
+	}
+	if _, ok := t.nodes["/"]; !ok {
+		return nil, nil, errors.New("no root node")
+	}
+	for p := range t.nodes {
+		if p == "/" {
+			continue
+		}
+		parent, name := splitPath(p)
+		pn := t.nodes[parent]
+		if pn == nil {
+			return nil, nil, fmt.Errorf("node %q has no parent", p)
+		}
+		if pn.children == nil {
+			pn.children = make(map[string]struct{})
+		}
+		pn.children[name] = struct{}{}
+	}
+	return s, t, nil
+}

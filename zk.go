@@ -1,0 +1,607 @@
+package zk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/zkraft/zk/internal/txn"
+)
+
+// Config configures a Node. The zero value of every field but ID means its
+// default; Open copies the Config, so changing it afterwards has no effect.
+type Config struct {
+	// ID names this node in the ensemble. Default "1".
+	ID string
+	// Dir holds the raft log and stable store (bbolt, in raft.db) and the
+	// snapshots. Empty means everything is kept in memory and lost on
+	// Close, which is what tests want.
+	Dir string
+	// PeerAddr is the address peers reach this node at. A single node
+	// records it in its raft configuration; default: the ID.
+	PeerAddr string
+
+	// TickTime is ZooKeeper's basic time unit: sessions are checked for
+	// expiry once per tick, and it bounds session timeouts. Default 2s.
+	TickTime time.Duration
+	// MinSessionTimeout and MaxSessionTimeout bound the session timeout a
+	// client may ask for. Defaults 2×TickTime and 20×TickTime.
+	MinSessionTimeout time.Duration
+	MaxSessionTimeout time.Duration
+
+	// MaxDataSize is the largest znode data accepted, in bytes. Default
+	// 1 MiB.
+	MaxDataSize int
+	// SuperDigest is the digest identity ("super:base64(sha1(super:pw))")
+	// that is granted every permission, as ZooKeeper's
+	// DigestAuthenticationProvider.superDigest. Empty disables it.
+	SuperDigest string
+	// DisableTTL refuses TTL nodes with ErrUnimplemented, as ZooKeeper does
+	// unless extendedTypesEnabled is set.
+	DisableTTL bool
+	// ContainerCheckInterval is how often the leader looks for empty
+	// containers and expired TTL nodes to delete. Default 60s, as
+	// ZooKeeper's znode.container.checkIntervalMs.
+	ContainerCheckInterval time.Duration
+
+	// ElectionTimeout is raft's heartbeat and election timeout. Default 1s.
+	ElectionTimeout time.Duration
+	// SnapshotThreshold is the number of log entries after which raft takes
+	// a snapshot. Default 16384.
+	SnapshotThreshold uint64
+	// SnapshotInterval is how often raft checks whether to snapshot.
+	// Default 30s.
+	SnapshotInterval time.Duration
+	// TrailingLogs is the number of log entries kept after a snapshot.
+	// Default 10240.
+	TrailingLogs uint64
+
+	// Logger receives the node's logs, raft's included. Default: warnings
+	// and errors to stderr.
+	Logger hclog.Logger
+	// Clock is the node's time source. Default: the system clock.
+	Clock Clock
+}
+
+// defaultSessionTimeout is what Connect asks for without WithSessionTimeout.
+const defaultSessionTimeout = 10 * time.Second
+
+func (c *Config) setDefaults() {
+	if c.ID == "" {
+		c.ID = "1"
+	}
+	if c.PeerAddr == "" {
+		c.PeerAddr = c.ID
+	}
+	if c.TickTime == 0 {
+		c.TickTime = 2 * time.Second
+	}
+	if c.MinSessionTimeout == 0 {
+		c.MinSessionTimeout = 2 * c.TickTime
+	}
+	if c.MaxSessionTimeout == 0 {
+		c.MaxSessionTimeout = 20 * c.TickTime
+	}
+	if c.MaxDataSize == 0 {
+		c.MaxDataSize = 1 << 20
+	}
+	if c.ContainerCheckInterval == 0 {
+		c.ContainerCheckInterval = time.Minute
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = time.Second
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 16384
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 30 * time.Second
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "zkraft", Level: hclog.Warn, Output: os.Stderr})
+	}
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
+}
+
+// ErrInvalidConfig is returned by Validate and Open for a Config that
+// cannot work.
+var ErrInvalidConfig = errors.New("zk: invalid config")
+
+// Validate reports the first problem with c, after defaults are applied.
+func (c Config) Validate() error {
+	c.setDefaults()
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+	}
+	switch {
+	case c.TickTime < 0:
+		return bad("TickTime %v is negative", c.TickTime)
+	case c.MinSessionTimeout < 0 || c.MaxSessionTimeout < 0:
+		return bad("session timeouts must not be negative")
+	case c.MinSessionTimeout > c.MaxSessionTimeout:
+		return bad("MinSessionTimeout %v exceeds MaxSessionTimeout %v", c.MinSessionTimeout, c.MaxSessionTimeout)
+	case c.MaxSessionTimeout > time.Duration(1<<31-1)*time.Millisecond:
+		return bad("MaxSessionTimeout %v does not fit ZooKeeper's int32 milliseconds", c.MaxSessionTimeout)
+	case c.MaxDataSize < 0:
+		return bad("MaxDataSize %d is negative", c.MaxDataSize)
+	case c.ContainerCheckInterval < 0:
+		return bad("ContainerCheckInterval %v is negative", c.ContainerCheckInterval)
+	case c.ElectionTimeout < 5*time.Millisecond:
+		return bad("ElectionTimeout %v is below 5ms", c.ElectionTimeout)
+	case c.SuperDigest != "" && !validDigestID(c.SuperDigest):
+		return bad("SuperDigest %q is not user:base64(sha1)", c.SuperDigest)
+	}
+	return nil
+}
+
+// Node is one member of a zkraft ensemble: it holds a replica of the tree,
+// takes part in raft, and serves sessions. It is safe for concurrent use.
+type Node struct {
+	cfg   Config
+	log   hclog.Logger
+	clock Clock
+
+	raft      *raft.Raft
+	fsm       *fsm
+	watches   *watchManager
+	tracker   *sessionTracker
+	trans     raft.Transport
+	boltStore *raftboltdb.BoltStore
+	observer  *raft.Observer
+	observeCh chan raft.Observation
+
+	// proposals: applyMu orders raft.Apply calls with their place in
+	// pending, so the completer sees futures in log order.
+	applyMu sync.Mutex
+	pending chan *pendingApply
+
+	leaderMu    sync.Mutex
+	leaderWake  chan struct{} // closed and replaced when leadership changes
+	isLeader    atomic.Bool
+	leaderSince atomic.Int64 // unix ns when this node last became leader
+
+	connsMu sync.Mutex
+	conns   map[int64]*Conn // in-process sessions attached here
+
+	closeOnce sync.Once
+	closing   chan struct{} // closed by Close
+	stopped   chan struct{} // closed when the node's goroutines end
+	wg        sync.WaitGroup
+	closeErr  error
+}
+
+// Open starts a node and returns once it has a leader and has applied the
+// whole committed log, so that its reads are current. With cfg.Dir set it
+// recovers the tree, sessions and counters from disk; a new Dir starts a
+// one-voter cluster. ctx bounds the wait.
+func Open(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	n := &Node{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		clock:      cfg.Clock,
+		watches:    newWatchManager(),
+		tracker:    newSessionTracker(),
+		pending:    make(chan *pendingApply, 4096),
+		leaderWake: make(chan struct{}),
+		conns:      make(map[int64]*Conn),
+		closing:    make(chan struct{}),
+		stopped:    make(chan struct{}),
+	}
+	n.fsm = newFSM(n.watches, n)
+	if err := n.startRaft(); err != nil {
+		n.closeStores()
+		return nil, err
+	}
+	n.wg.Add(3)
+	go n.complete()
+	go n.observe()
+	go n.run()
+	if err := n.waitReady(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.ID)
+	rc.Logger = n.log.Named("raft")
+	rc.HeartbeatTimeout = n.cfg.ElectionTimeout
+	rc.ElectionTimeout = n.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = n.cfg.ElectionTimeout / 2
+	rc.CommitTimeout = min(rc.CommitTimeout, n.cfg.ElectionTimeout/4)
+	rc.BatchApplyCh = true
+	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	rc.SnapshotInterval = n.cfg.SnapshotInterval
+	rc.TrailingLogs = n.cfg.TrailingLogs
+	rc.NoLegacyTelemetry = true
+	return rc
+}
+
+func (n *Node) startRaft() error {
+	var (
+		logs   raft.LogStore
+		stable raft.StableStore
+		snaps  raft.SnapshotStore
+	)
+	if n.cfg.Dir != "" {
+		if err := os.MkdirAll(n.cfg.Dir, 0o700); err != nil {
+			return fmt.Errorf("zk: data dir: %w", err)
+		}
+		bs, err := raftboltdb.New(raftboltdb.Options{
+			Path:        filepath.Join(n.cfg.Dir, "raft.db"),
+			BoltOptions: &bbolt.Options{Timeout: time.Second, FreelistType: bbolt.FreelistMapType, NoFreelistSync: true},
+		})
+		if err != nil {
+			return fmt.Errorf("zk: open %s: %w", filepath.Join(n.cfg.Dir, "raft.db"), err)
+		}
+		n.boltStore = bs
+		cached, err := raft.NewLogCache(1024, bs)
+		if err != nil {
+			return err
+		}
+		logs, stable = cached, bs
+		fss, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.Dir, 2, n.log.Named("snapshot"))
+		if err != nil {
+			return fmt.Errorf("zk: snapshot store: %w", err)
+		}
+		snaps = fss
+	} else {
+		mem := raft.NewInmemStore()
+		logs, stable, snaps = mem, mem, raft.NewInmemSnapshotStore()
+	}
+	_, trans := raft.NewInmemTransport(raft.ServerAddress(n.cfg.PeerAddr))
+	n.trans = trans
+
+	rc := n.raftConfig()
+	if err := raft.ValidateConfig(rc); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	existing, err := raft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		return fmt.Errorf("zk: reading raft state: %w", err)
+	}
+	r, err := raft.NewRaft(rc, n.fsm, logs, stable, snaps, trans)
+	if err != nil {
+		return fmt.Errorf("zk: starting raft: %w", err)
+	}
+	n.raft = r
+	n.observeCh = make(chan raft.Observation, 16)
+	n.observer = raft.NewObserver(n.observeCh, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(n.observer)
+	if !existing {
+		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: raft.ServerID(n.cfg.ID), Address: trans.LocalAddr(),
+		}}})
+		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			r.Shutdown()
+			return fmt.Errorf("zk: bootstrap: %w", err)
+		}
+	}
+	return nil
+}
+
+// observe turns raft's leader observations into a wake-up for everything
+// that waits for a leader.
+func (n *Node) observe() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.closing:
+			return
+		case <-n.observeCh:
+			n.leaderChanged()
+		}
+	}
+}
+
+func (n *Node) leaderChanged() {
+	lead := n.raft.State() == raft.Leader
+	if lead && !n.isLeader.Load() {
+		n.leaderSince.Store(time.Now().UnixNano())
+	}
+	n.isLeader.Store(lead)
+	n.leaderMu.Lock()
+	close(n.leaderWake)
+	n.leaderWake = make(chan struct{})
+	n.leaderMu.Unlock()
+}
+
+func (n *Node) leaderWakeCh() <-chan struct{} {
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
+	return n.leaderWake
+}
+
+// waitLeader waits until this node is the leader.
+func (n *Node) waitLeader(ctx context.Context) error {
+	for {
+		wake := n.leaderWakeCh()
+		if n.raft.State() == raft.Leader {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-n.closing:
+			return ErrClosing
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (n *Node) waitReady(ctx context.Context) error {
+	if err := n.waitLeader(ctx); err != nil {
+		return fmt.Errorf("zk: waiting for a leader: %w", err)
+	}
+	// A barrier is applied after everything before it, so once it returns
+	// the FSM holds the whole committed log.
+	p, err := n.submitFuture(func() raft.Future { return n.raft.Barrier(0) })
+	if err != nil {
+		return err
+	}
+	select {
+	case out := <-p.done:
+		if out.err != nil {
+			return fmt.Errorf("zk: catching up: %w", out.err)
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	n.leaderChanged()
+	return nil
+}
+
+// pendingApply is a proposal on its way through raft.
+type pendingApply struct {
+	f    raft.Future
+	done chan applyOutcome
+}
+
+type applyOutcome struct {
+	res *applyResult
+	err error
+}
+
+// submit proposes t without waiting for it to be applied.
+func (n *Node) submit(t *txn.Txn) (*pendingApply, error) {
+	b := t.Encode()
+	return n.submitFuture(func() raft.Future { return n.raft.Apply(b, 0) })
+}
+
+func (n *Node) submitFuture(start func() raft.Future) (*pendingApply, error) {
+	n.applyMu.Lock()
+	defer n.applyMu.Unlock()
+	select {
+	case <-n.closing:
+		return nil, ErrClosing
+	default:
+	}
+	p := &pendingApply{f: start(), done: make(chan applyOutcome, 1)}
+	n.pending <- p
+	return p, nil
+}
+
+// complete waits for futures in the order they were submitted, which is
+// the order raft resolves them in, and hands each outcome to its caller:
+// one goroutine for every proposal in flight instead of one each.
+func (n *Node) complete() {
+	defer n.wg.Done()
+	for p := range n.pending {
+		err := p.f.Error()
+		var res *applyResult
+		if af, ok := p.f.(raft.ApplyFuture); ok && err == nil {
+			res, _ = af.Response().(*applyResult)
+		}
+		p.done <- applyOutcome{res, err}
+	}
+}
+
+// propose replicates t and returns its result once this node has applied
+// it. While there is no leader it waits, bounded by ctx. If ctx ends after
+// the txn was handed to raft, the outcome is unknown.
+func (n *Node) propose(ctx context.Context, t *txn.Txn) (*applyResult, error) {
+	for {
+		if err := n.waitLeader(ctx); err != nil {
+			return nil, err
+		}
+		p, err := n.submit(t)
+		if err != nil {
+			return nil, err
+		}
+		var out applyOutcome
+		select {
+		case out = <-p.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		switch {
+		case out.err == nil:
+			if out.res == nil {
+				return nil, ErrSystemError
+			}
+			return out.res, nil
+		case errors.Is(out.err, raft.ErrNotLeader):
+			continue // never entered the log: safe to try again
+		case errors.Is(out.err, raft.ErrRaftShutdown):
+			return nil, ErrClosing
+		default:
+			// ErrLeadershipLost and the like: it may or may not commit.
+			return nil, fmt.Errorf("%w: %v", ErrConnectionLoss, out.err)
+		}
+	}
+}
+
+// run is the node's housekeeping loop: every tick it keeps its attached
+// sessions alive and, as leader, expires silent sessions and reaps empty
+// containers and expired TTL nodes.
+func (n *Node) run() {
+	defer n.wg.Done()
+	tick, stop := n.clock.NewTicker(n.cfg.TickTime)
+	defer stop()
+	wasLeader := false
+	var lastReap time.Time
+	for {
+		select {
+		case <-n.closing:
+			return
+		case now := <-tick:
+			now = n.clock.Now()
+			n.touchAttached(now)
+			lead := n.isLeader.Load()
+			if lead && !wasLeader {
+				n.tracker.reset(now)
+				lastReap = now
+			}
+			wasLeader = lead
+			if !lead {
+				continue
+			}
+			n.expireSessions(now)
+			if now.Sub(lastReap) >= n.cfg.ContainerCheckInterval {
+				lastReap = now
+				n.reap(now)
+			}
+		}
+	}
+}
+
+// touchAttached marks every session with a live in-process Conn as seen.
+func (n *Node) touchAttached(now time.Time) {
+	n.connsMu.Lock()
+	defer n.connsMu.Unlock()
+	for id := range n.conns {
+		n.tracker.touch(id, now)
+	}
+}
+
+// reap proposes the deletion of containers that have had children and
+// have none, and of childless TTL nodes unchanged for their TTL. Apply
+// checks both again, in log order.
+func (n *Node) reap(now time.Time) {
+	var paths []string
+	nowMs := now.UnixMilli()
+	n.fsm.mu.RLock()
+	t := n.fsm.tree
+	for p := range t.containers {
+		if nd := t.nodes[p]; nd != nil && nd.creates > 0 && len(nd.children) == 0 {
+			paths = append(paths, p)
+		}
+	}
+	for p := range t.ttls {
+		if nd := t.nodes[p]; nd != nil && len(nd.children) == 0 && nowMs-nd.mtime > nd.owner&ownerTTLMask {
+			paths = append(paths, p)
+		}
+	}
+	n.fsm.mu.RUnlock()
+	var pending []*pendingApply
+	for _, p := range paths {
+		pa, err := n.submit(&txn.Txn{Type: txn.TypeOps, Time: nowMs, Ops: []txn.Op{{Kind: txn.OpReap, Path: p}}})
+		if err != nil {
+			break
+		}
+		pending = append(pending, pa)
+	}
+	for _, p := range pending {
+		<-p.done
+	}
+}
+
+// sessionClosed implements fsmListener: the attached Conn, if any, learns
+// that its session ended.
+func (n *Node) sessionClosed(id int64, reason txn.CloseReason) {
+	n.connsMu.Lock()
+	c := n.conns[id]
+	delete(n.conns, id)
+	n.connsMu.Unlock()
+	if c == nil {
+		return
+	}
+	if reason == txn.CloseExpired {
+		c.end(StateExpired, ErrSessionExpired)
+	} else {
+		c.end(StateClosed, ErrClosing)
+	}
+}
+
+// ID returns the node's ID.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// LastZxid returns the zxid of the last transaction this node applied.
+func (n *Node) LastZxid() int64 { return n.fsm.LastZxid() }
+
+// Snapshot makes raft take a snapshot now and compact its log.
+func (n *Node) Snapshot() error {
+	err := n.raft.Snapshot().Error()
+	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return nil
+	}
+	return err
+}
+
+// Close stops the node. In-process Conns attached to it end with
+// StateDisconnected; their sessions stay in the replicated state until
+// they expire or are resumed. Close waits for the node's goroutines.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.connsMu.Lock()
+		conns := make([]*Conn, 0, len(n.conns))
+		for _, c := range n.conns {
+			conns = append(conns, c)
+		}
+		clear(n.conns)
+		n.connsMu.Unlock()
+		for _, c := range conns {
+			c.end(StateDisconnected, ErrClosing)
+		}
+		n.applyMu.Lock()
+		close(n.closing)
+		n.applyMu.Unlock()
+		if n.raft != nil {
+			n.raft.DeregisterObserver(n.observer)
+			if err := n.raft.Shutdown().Error(); err != nil {
+				n.closeErr = err
+			}
+		}
+		close(n.pending)
+		n.wg.Wait()
+		close(n.stopped)
+		if err := n.closeStores(); err != nil && n.closeErr == nil {
+			n.closeErr = err
+		}
+		if c, ok := n.trans.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	})
+	return n.closeErr
+}
+
+func (n *Node) closeStores() error {
+	if n.boltStore != nil {
+		return n.boltStore.Close()
+	}
+	return nil
+}
