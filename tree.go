@@ -59,7 +59,7 @@ func (m CreateMode) String() string {
 	return "CreateMode(" + strconv.Itoa(int(m)) + ")"
 }
 
-func (m CreateMode) valid() bool      { return m >= FlagPersistent && m <= FlagSequenceTTL }
+func (m CreateMode) valid() bool       { return m >= FlagPersistent && m <= FlagSequenceTTL }
 func (m CreateMode) isEphemeral() bool { return m == FlagEphemeral || m == FlagEphemeralSequential }
 func (m CreateMode) isSequential() bool {
 	return m == FlagSequence || m == FlagEphemeralSequential || m == FlagSequenceTTL
@@ -75,10 +75,10 @@ const MaxTTL = 1<<40 - 1
 // The stored ephemeralOwner of containers and TTL nodes, as ZooKeeper
 // encodes them. Clients are shown 0 for both.
 const (
-	ownerContainer = math.MinInt64               // 0x8000000000000000
-	ownerTTLMarker = -0x0100000000000000         // 0xFF00000000000000
-	ownerTTLMask   = int64(0x00FFFFFFFFFFFFFF)   // low 56 bits
-	ownerTopByte   = int64(-0x0100000000000000)  // 0xFF00000000000000 as a mask
+	ownerContainer = math.MinInt64              // 0x8000000000000000
+	ownerTTLMarker = -0x0100000000000000        // 0xFF00000000000000
+	ownerTTLMask   = int64(0x00FFFFFFFFFFFFFF)  // low 56 bits
+	ownerTopByte   = int64(-0x0100000000000000) // 0xFF00000000000000 as a mask
 )
 
 type nodeKind uint8

@@ -126,8 +126,8 @@ const (
 type watchKind uint8
 
 const (
-	watchData watchKind = iota // data and exist watches (one-shot)
-	watchChild                 // child watches (one-shot)
+	watchData  watchKind = iota // data and exist watches (one-shot)
+	watchChild                  // child watches (one-shot)
 	watchPersistent
 	watchRecursive
 	numWatchKinds
