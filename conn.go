@@ -530,8 +530,8 @@ func (c *Conn) Sync(ctx context.Context, path string) error {
 	if err := n.waitLeader(ctx); err != nil {
 		return opErr("sync", path, err)
 	}
-	idx := n.raft.CommitIndex()
-	p, err := n.submitFuture(func() raft.Future { return n.raft.VerifyLeader() })
+	idx := n.r().CommitIndex()
+	p, err := n.submitFuture(func() raft.Future { return n.r().VerifyLeader() })
 	if err != nil {
 		return opErr("sync", path, err)
 	}

@@ -62,6 +62,7 @@ type fsm struct {
 	changes  []change // scratch, reused between txns
 
 	applied atomic.Uint64 // == index, readable without the lock
+	zxid    atomic.Int64  // == lastZxid(), readable without the lock
 	wake    chan struct{} // closed and replaced after every batch
 	wakeMu  sync.Mutex
 }
@@ -83,10 +84,12 @@ func makeZxid(term uint64, counter uint32) int64 { return int64(term<<32 | uint6
 func (f *fsm) lastZxid() int64 { return makeZxid(f.term, f.counter) }
 
 // LastZxid returns the zxid of the last applied command.
-func (f *fsm) LastZxid() int64 {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.lastZxid()
+func (f *fsm) LastZxid() int64 { return f.zxid.Load() }
+
+// zxidParts returns the term and counter of the last applied command.
+func (f *fsm) zxidParts() (term uint64, counter uint32) {
+	z := uint64(f.zxid.Load())
+	return z >> 32, uint32(z)
 }
 
 // Apply implements raft.FSM.
@@ -109,6 +112,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		out[i] = f.applyCommand(l)
 	}
 	f.applied.Store(f.index)
+	f.zxid.Store(f.lastZxid())
 	f.mu.Unlock()
 
 	f.wakeMu.Lock()
@@ -477,6 +481,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.term, f.counter, f.index = s.term, s.counter, s.index
 	f.applied.Store(f.index)
+	f.zxid.Store(f.lastZxid())
 	if f.listener != nil {
 		for id := range old {
 			if _, ok := f.sessions[id]; !ok {

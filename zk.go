@@ -111,7 +111,7 @@ func (c *Config) setDefaults() {
 		c.TrailingLogs = 10240
 	}
 	if c.Logger == nil {
-		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "zkraft", Level: hclog.Warn, Output: os.Stderr})
+		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "zkraft", Level: hclog.Warn, Output: os.Stderr, IndependentLevels: true})
 	}
 	if c.Clock == nil {
 		c.Clock = systemClock{}
@@ -152,11 +152,16 @@ func (c Config) Validate() error {
 // Node is one member of a zkraft ensemble: it holds a replica of the tree,
 // takes part in raft, and serves sessions. It is safe for concurrent use.
 type Node struct {
-	cfg   Config
-	log   hclog.Logger
-	clock Clock
+	cfg       Config
+	log       hclog.Logger
+	clock     Clock
+	quietRaft bool // default logger: raft logs errors only, not every election it starts
+	soleVoter bool // the cluster has one voter, this node
 
-	raft      *raft.Raft
+	raftPtr   atomic.Pointer[raft.Raft] // replaced only by rollTerm
+	logs      raft.LogStore
+	stable    raft.StableStore
+	snaps     raft.SnapshotStore
 	fsm       *fsm
 	watches   *watchManager
 	tracker   *sessionTracker
@@ -169,6 +174,11 @@ type Node struct {
 	// pending, so the completer sees futures in log order.
 	applyMu sync.Mutex
 	pending chan *pendingApply
+
+	// rollMu serialises rollTerm; counterLimit is the zxid counter at which
+	// the leader forces a new term.
+	rollMu       sync.Mutex
+	counterLimit uint32
 
 	leaderMu    sync.Mutex
 	leaderWake  chan struct{} // closed and replaced when leadership changes
@@ -193,8 +203,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	quietRaft := cfg.Logger == nil
 	cfg.setDefaults()
 	n := &Node{
+		quietRaft:  quietRaft,
 		cfg:        cfg,
 		log:        cfg.Logger,
 		clock:      cfg.Clock,
@@ -205,6 +217,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		conns:      make(map[int64]*Conn),
 		closing:    make(chan struct{}),
 		stopped:    make(chan struct{}),
+
+		counterLimit: defaultCounterLimit,
 	}
 	n.fsm = newFSM(n.watches, n)
 	if err := n.startRaft(); err != nil {
@@ -226,10 +240,18 @@ func (n *Node) raftConfig() *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.ID)
 	rc.Logger = n.log.Named("raft")
-	rc.HeartbeatTimeout = n.cfg.ElectionTimeout
-	rc.ElectionTimeout = n.cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = n.cfg.ElectionTimeout / 2
-	rc.CommitTimeout = min(rc.CommitTimeout, n.cfg.ElectionTimeout/4)
+	if n.quietRaft {
+		rc.Logger.SetLevel(hclog.Error)
+	}
+	timeout := n.cfg.ElectionTimeout
+	if n.soleVoter {
+		// Nobody else votes or needs heartbeats: elect at once.
+		timeout = min(timeout, soleVoterTimeout)
+	}
+	rc.HeartbeatTimeout = timeout
+	rc.ElectionTimeout = timeout
+	rc.LeaderLeaseTimeout = timeout / 2
+	rc.CommitTimeout = min(rc.CommitTimeout, timeout/4)
 	rc.BatchApplyCh = true
 	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
 	rc.SnapshotInterval = n.cfg.SnapshotInterval
@@ -270,22 +292,35 @@ func (n *Node) startRaft() error {
 		mem := raft.NewInmemStore()
 		logs, stable, snaps = mem, mem, raft.NewInmemSnapshotStore()
 	}
+	n.logs, n.stable, n.snaps = logs, stable, snaps
 	_, trans := raft.NewInmemTransport(raft.ServerAddress(n.cfg.PeerAddr))
 	n.trans = trans
 
-	rc := n.raftConfig()
-	if err := raft.ValidateConfig(rc); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
-	}
 	existing, err := raft.HasExistingState(logs, stable, snaps)
 	if err != nil {
 		return fmt.Errorf("zk: reading raft state: %w", err)
+	}
+	if existing {
+		voters, err := stable.GetUint64(keyVoters)
+		if err != nil && !errors.Is(err, raftboltdb.ErrKeyNotFound) {
+			return fmt.Errorf("zk: reading raft state: %w", err)
+		}
+		n.soleVoter = voters == 1
+	} else {
+		n.soleVoter = true
+		if err := stable.SetUint64(keyVoters, 1); err != nil {
+			return fmt.Errorf("zk: writing raft state: %w", err)
+		}
+	}
+	rc := n.raftConfig()
+	if err := raft.ValidateConfig(rc); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
 	r, err := raft.NewRaft(rc, n.fsm, logs, stable, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("zk: starting raft: %w", err)
 	}
-	n.raft = r
+	n.raftPtr.Store(r)
 	n.observeCh = make(chan raft.Observation, 16)
 	n.observer = raft.NewObserver(n.observeCh, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
@@ -319,7 +354,7 @@ func (n *Node) observe() {
 }
 
 func (n *Node) leaderChanged() {
-	lead := n.raft.State() == raft.Leader
+	lead := n.r().State() == raft.Leader
 	if lead && !n.isLeader.Load() {
 		n.leaderSince.Store(time.Now().UnixNano())
 	}
@@ -340,16 +375,23 @@ func (n *Node) leaderWakeCh() <-chan struct{} {
 func (n *Node) waitLeader(ctx context.Context) error {
 	for {
 		wake := n.leaderWakeCh()
-		if n.raft.State() == raft.Leader {
+		if n.r().State() == raft.Leader {
 			return nil
 		}
+		// The timer covers an observation missed while rollTerm swapped
+		// raft instances.
+		t := time.NewTimer(n.cfg.ElectionTimeout)
 		select {
 		case <-wake:
+		case <-t.C:
 		case <-n.closing:
+			t.Stop()
 			return ErrClosing
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		}
+		t.Stop()
 	}
 }
 
@@ -359,7 +401,7 @@ func (n *Node) waitReady(ctx context.Context) error {
 	}
 	// A barrier is applied after everything before it, so once it returns
 	// the FSM holds the whole committed log.
-	p, err := n.submitFuture(func() raft.Future { return n.raft.Barrier(0) })
+	p, err := n.submitFuture(func() raft.Future { return n.r().Barrier(0) })
 	if err != nil {
 		return err
 	}
@@ -386,10 +428,28 @@ type applyOutcome struct {
 	err error
 }
 
+// keyVoters is where the stable store keeps the number of voters the node
+// last knew of; a sole voter starts raft with short timeouts, since there
+// is no one to wait for.
+var keyVoters = []byte("zkraft_voters")
+
+// soleVoterTimeout is the election timeout of a one-voter cluster.
+const soleVoterTimeout = 10 * time.Millisecond
+
+// r returns the node's raft instance.
+func (n *Node) r() *raft.Raft { return n.raftPtr.Load() }
+
+// defaultCounterLimit leaves room below 2^32 for every proposal that can
+// be in flight when the limit is noticed.
+const defaultCounterLimit = 1<<32 - 1<<20
+
 // submit proposes t without waiting for it to be applied.
 func (n *Node) submit(t *txn.Txn) (*pendingApply, error) {
+	if err := n.rollTermIfNeeded(); err != nil {
+		return nil, err
+	}
 	b := t.Encode()
-	return n.submitFuture(func() raft.Future { return n.raft.Apply(b, 0) })
+	return n.submitFuture(func() raft.Future { return n.r().Apply(b, 0) })
 }
 
 func (n *Node) submitFuture(start func() raft.Future) (*pendingApply, error) {
@@ -418,6 +478,62 @@ func (n *Node) complete() {
 		}
 		p.done <- applyOutcome{res, err}
 	}
+}
+
+// rollTermIfNeeded makes sure zxids never go backwards: before the zxid
+// counter of the current term can pass 2^32-1, the leader hands over to a
+// new term, as ZooKeeper forces a new epoch. With other voters it
+// transfers leadership; alone, it restarts its raft instance on the same
+// stores, which elects it again in a higher term.
+func (n *Node) rollTermIfNeeded() error {
+	term, counter := n.fsm.zxidParts()
+	if counter < n.counterLimit || term < n.r().CurrentTerm() {
+		return nil
+	}
+	n.rollMu.Lock()
+	defer n.rollMu.Unlock()
+	r := n.r()
+	if term, counter = n.fsm.zxidParts(); counter < n.counterLimit || term < r.CurrentTerm() {
+		return nil // rolled while we waited
+	}
+	n.log.Info("zxid counter near its limit: starting a new term", "term", term, "counter", counter)
+	cf := r.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return err
+	}
+	voters := 0
+	for _, s := range cf.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	if voters > 1 {
+		return r.LeadershipTransfer().Error()
+	}
+	n.applyMu.Lock()
+	defer n.applyMu.Unlock()
+	select {
+	case <-n.closing:
+		return ErrClosing
+	default:
+	}
+	// Everything proposed so far is applied before the old instance stops,
+	// so no caller is left with an unknown outcome.
+	if err := r.Barrier(0).Error(); err != nil {
+		return err
+	}
+	r.DeregisterObserver(n.observer)
+	if err := r.Shutdown().Error(); err != nil {
+		return err
+	}
+	nr, err := raft.NewRaft(n.raftConfig(), n.fsm, n.logs, n.stable, n.snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("zk: restarting raft for a new term: %w", err)
+	}
+	nr.RegisterObserver(n.observer)
+	n.raftPtr.Store(nr)
+	n.leaderChanged()
+	return nil
 }
 
 // propose replicates t and returns its result once this node has applied
@@ -555,7 +671,7 @@ func (n *Node) LastZxid() int64 { return n.fsm.LastZxid() }
 
 // Snapshot makes raft take a snapshot now and compact its log.
 func (n *Node) Snapshot() error {
-	err := n.raft.Snapshot().Error()
+	err := n.r().Snapshot().Error()
 	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
 		return nil
 	}
@@ -580,9 +696,9 @@ func (n *Node) Close() error {
 		n.applyMu.Lock()
 		close(n.closing)
 		n.applyMu.Unlock()
-		if n.raft != nil {
-			n.raft.DeregisterObserver(n.observer)
-			if err := n.raft.Shutdown().Error(); err != nil {
+		if r := n.r(); r != nil {
+			r.DeregisterObserver(n.observer)
+			if err := r.Shutdown().Error(); err != nil {
 				n.closeErr = err
 			}
 		}
