@@ -151,6 +151,18 @@ func (c *Conn) Events() <-chan Event { return c.events.ch }
 
 func (c *Conn) authIDs() []ID { return *c.auth.Load() }
 
+func (c *Conn) alive() bool { return State(c.state.Load()) == StateConnected }
+
+// watch registers a new watch of kind on path for c, or returns why c
+// can no longer have watches.
+func (c *Conn) watch(kind watchKind, path string) (*chanWatch, error) {
+	w := c.newWatch(!(kind == watchPersistent || kind == watchRecursive))
+	if !c.node.watches.add(kind, path, w) {
+		return nil, c.check(context.Background())
+	}
+	return w, nil
+}
+
 // check returns why the Conn can no longer be used, or nil.
 func (c *Conn) check(ctx context.Context) error {
 	if State(c.state.Load()) != StateConnected {
@@ -269,8 +281,7 @@ func (c *Conn) get(ctx context.Context, path string, watch bool) ([]byte, *Stat,
 		data, st, err = t.get(path, c.authIDs())
 		data = cloneData(data)
 		if err == nil && watch {
-			w = c.newWatch(true)
-			c.node.watches.add(watchData, path, w)
+			w, err = c.watch(watchData, path)
 		}
 	})
 	if err != nil {
@@ -311,8 +322,7 @@ func (c *Conn) exists(ctx context.Context, path string, watch bool) (bool, *Stat
 	c.read(func(t *tree) {
 		st, ok, err = t.exists(path, c.authIDs())
 		if err == nil && watch {
-			w = c.newWatch(true)
-			c.node.watches.add(watchData, path, w)
+			w, err = c.watch(watchData, path)
 		}
 	})
 	if err != nil {
@@ -357,8 +367,7 @@ func (c *Conn) children(ctx context.Context, path string, watch bool) ([]string,
 		names, st, err = t.children(path, c.authIDs())
 		names = slices.Clone(names)
 		if err == nil && watch {
-			w = c.newWatch(true)
-			c.node.watches.add(watchChild, path, w)
+			w, err = c.watch(watchChild, path)
 		}
 	})
 	if err != nil {
@@ -448,8 +457,14 @@ func (c *Conn) AddWatch(ctx context.Context, path string, mode AddWatchMode) (<-
 	default:
 		return nil, opErr("addWatch", path, ErrBadArguments)
 	}
-	w := c.newWatch(false)
-	c.read(func(*tree) { c.node.watches.add(kind, path, w) })
+	var (
+		w   *chanWatch
+		err error
+	)
+	c.read(func(*tree) { w, err = c.watch(kind, path) })
+	if err != nil {
+		return nil, opErr("addWatch", path, err)
+	}
 	return w.mb.ch, nil
 }
 

@@ -156,6 +156,9 @@ func (t WatcherType) kinds() []watchKind {
 // identities decide which events it may see.
 type watchOwner interface {
 	authIDs() []ID
+	// alive reports whether the owner may still get watches; it turns
+	// false before the owner's watches are removed, for good.
+	alive() bool
 }
 
 // watcher receives events. deliver is called with the FSM's lock held, in
@@ -191,26 +194,32 @@ func newWatchManager() *watchManager {
 	return m
 }
 
-func (m *watchManager) add(kind watchKind, path string, w watcher) {
+// add registers w; it returns false, registering nothing, when the owner
+// has ended (its watches were removed or are being removed).
+func (m *watchManager) add(kind watchKind, path string, w watcher) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	o := w.owner()
+	if !o.alive() {
+		return false
+	}
 	set := m.table[kind][path]
 	if set == nil {
 		set = make(map[watcher]struct{})
 		m.table[kind][path] = set
 	}
 	if _, ok := set[w]; ok {
-		return
+		return true
 	}
 	set[w] = struct{}{}
 	m.count++
-	o := w.owner()
 	regs := m.owned[o]
 	if regs == nil {
 		regs = make(map[watchReg]struct{})
 		m.owned[o] = regs
 	}
 	regs[watchReg{kind, path, w}] = struct{}{}
+	return true
 }
 
 // unregister removes one registration; m.mu is held.
