@@ -100,18 +100,66 @@ func idMatches(scheme, have, want string) bool {
 }
 
 // ipMatches reports whether the address addr falls in the ACL id want: an
-// address or an address/bits prefix.
+// address or an address/bits prefix, as IPAuthenticationProvider.matches.
 func ipMatches(addr, want string) bool {
-	ip := net.ParseIP(addr)
+	w, bits, ok := parseIPID(want)
+	ip := parseACLAddr(addr)
+	if !ok || ip == nil {
+		return false
+	}
+	switch {
+	case len(w) == net.IPv6len:
+		ip = ip.To16()
+	case len(ip) != len(w):
+		ip = ip.To4()
+	}
 	if ip == nil {
 		return false
 	}
-	if strings.Contains(want, "/") {
-		_, n, err := net.ParseCIDR(want)
-		return err == nil && n.Contains(ip)
+	m := net.CIDRMask(bits, len(w)*8)
+	return ip.Mask(m).Equal(w.Mask(m))
+}
+
+// parseACLAddr parses an address of an ip ACL id. IPv4 is read as
+// ZooKeeper reads it: four '.'-separated parts, each a Java int (sign and
+// leading zeros allowed) from 0 to 255, so "010.0.0.1" is 10.0.0.1.
+// Anything else is net.ParseIP's (IPv6).
+func parseACLAddr(s string) net.IP {
+	if strings.Contains(s, ":") {
+		return net.ParseIP(s)
 	}
-	w := net.ParseIP(want)
-	return w != nil && w.Equal(ip)
+	parts := strings.Split(s, ".")
+	if len(parts) != 4 {
+		return nil
+	}
+	ip := make(net.IP, 4)
+	for i, p := range parts {
+		n, err := strconv.ParseInt(p, 10, 32)
+		if err != nil || n < 0 || n > 255 {
+			return nil
+		}
+		ip[i] = byte(n)
+	}
+	return ip
+}
+
+// parseIPID splits an ip ACL id into its address and prefix length (the
+// whole address without "/bits").
+func parseIPID(id string) (net.IP, int, bool) {
+	addr, bitsText, hasBits := strings.Cut(id, "/")
+	ip := parseACLAddr(addr)
+	if ip == nil {
+		return nil, 0, false
+	}
+	size := len(ip) * 8
+	if !hasBits {
+		return ip, size, true
+	}
+	n, err := strconv.ParseInt(bitsText, 10, 32)
+	if err != nil || n < 0 || int(n) > size {
+		return nil, 0, false
+	}
+	return ip, int(n), true
 }
 
 // isAuthenticatedScheme reports the schemes an "auth" ACL expands to.
@@ -126,13 +174,18 @@ func fixACL(acl []ACL, ids []ID) ([]ACL, error) {
 	if len(acl) == 0 {
 		return nil, ErrInvalidACL
 	}
-	out := make([]ACL, 0, len(acl))
-	add := func(a ACL) {
-		if !slices.Contains(out, a) {
-			out = append(out, a)
+	// ZooKeeper drops exact duplicates from the request's list, then
+	// expands "auth" entries without de-duplicating again: an "auth" entry
+	// next to the digest it expands to stores that digest twice.
+	uniq := make([]ACL, 0, len(acl))
+	for _, a := range acl {
+		if !slices.Contains(uniq, a) {
+			uniq = append(uniq, a)
 		}
 	}
-	for _, a := range acl {
+	out := make([]ACL, 0, len(uniq))
+	add := func(a ACL) { out = append(out, a) }
+	for _, a := range uniq {
 		switch a.Scheme {
 		case "world":
 			if a.ID != "anyone" {
@@ -178,20 +231,8 @@ func validDigestID(id string) bool {
 }
 
 func validIPID(id string) bool {
-	addr, bits, hasBits := strings.Cut(id, "/")
-	ip := net.ParseIP(addr)
-	if ip == nil {
-		return false
-	}
-	if !hasBits {
-		return true
-	}
-	n, err := strconv.Atoi(bits)
-	size := 128
-	if ip.To4() != nil {
-		size = 32
-	}
-	return err == nil && n >= 0 && n <= size
+	_, _, ok := parseIPID(id)
+	return ok
 }
 
 // authenticate turns an AddAuth request into identities: digest gives
@@ -200,11 +241,12 @@ func validIPID(id string) bool {
 func authenticate(scheme string, auth []byte, superDigest string) ([]ID, error) {
 	switch scheme {
 	case "digest":
-		user, password, ok := strings.Cut(string(auth), ":")
-		if !ok {
-			return nil, ErrAuthFailed
-		}
-		id := DigestID(user, password)
+		// As DigestAuthenticationProvider.generateDigest: the user is what
+		// comes before the first ':' (all of it if there is none), the hash
+		// is of the whole credential.
+		user, _, _ := strings.Cut(string(auth), ":")
+		sum := sha1.Sum(auth)
+		id := user + ":" + base64.StdEncoding.EncodeToString(sum[:])
 		ids := []ID{{Scheme: "digest", ID: id}}
 		if superDigest != "" && id == superDigest {
 			ids = append(ids, ID{Scheme: "super", ID: ""})

@@ -242,6 +242,27 @@ func (f *fsm) applyOps(t *txn.Txn, zxid int64) *applyResult {
 	return res
 }
 
+// firstFailure runs the first n ops of the multi t against the current
+// tree and rolls them back: nothing is applied and no watch fires. It
+// returns the index and error of the first op that fails, or -1. Conn.write
+// uses it when op n is malformed, because ZooKeeper checks a multi's ops in
+// order and reports the first failure, whether it comes from the tree or
+// from a bad ACL, mode or TTL.
+func (f *fsm) firstFailure(t *txn.Txn, n int) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	probe := *t
+	probe.Multi = true
+	// The last op has no kind: applyOps fails it with ErrUnimplemented,
+	// which rolls back everything before it.
+	probe.Ops = append(append(make([]txn.Op, 0, n+1), t.Ops[:n]...), txn.Op{})
+	res := f.applyOps(&probe, f.lastZxid()+1)
+	if res.err != nil || res.failed < 0 || res.failed >= n {
+		return -1, nil
+	}
+	return res.failed, res.results[res.failed].err
+}
+
 // fire hands the txn's changes to the watch manager, in order.
 func (f *fsm) fire(zxid int64) {
 	for i := range f.changes {

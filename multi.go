@@ -187,6 +187,13 @@ func (c *Conn) write(ctx context.Context, multi bool, ops []Op) ([]opResult, int
 	for i := range ops {
 		op, err := c.toTxn(&ops[i])
 		if err != nil {
+			// ZooKeeper checks a multi's ops in order: an earlier op that
+			// fails against the tree wins over this one's bad arguments.
+			if multi && i > 0 {
+				if j, jerr := c.node.fsm.firstFailure(t, i); j >= 0 {
+					i, err = j, jerr
+				}
+			}
 			return failedResults(len(ops), i, err), i, err
 		}
 		t.Ops[i] = op
