@@ -335,19 +335,6 @@ func (w *snapWriter) flushBuf() error {
 	return err
 }
 
-func appendStr(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendData(b []byte, p []byte) []byte {
-	if p == nil {
-		return append(b, 0)
-	}
-	b = binary.AppendUvarint(b, uint64(len(p))+1)
-	return append(b, p...)
-}
-
 // Persist implements raft.FSMSnapshot.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	if err := s.write(sink); err != nil {
@@ -368,18 +355,18 @@ func (s *fsmSnapshot) write(out io.Writer) error {
 	for _, ss := range s.sessions {
 		w.buf = binary.AppendVarint(w.buf, ss.id)
 		w.buf = binary.AppendVarint(w.buf, int64(ss.timeout))
-		w.buf = appendData(w.buf, ss.password)
+		w.buf = txn.AppendBytes(w.buf, ss.password)
 	}
 	w.buf = binary.AppendUvarint(w.buf, uint64(len(s.nodes)))
 	for _, sn := range s.nodes {
 		n := sn.n
-		w.buf = appendStr(w.buf, sn.path)
-		w.buf = appendData(w.buf, n.data)
+		w.buf = txn.AppendString(w.buf, sn.path)
+		w.buf = txn.AppendBytes(w.buf, n.data)
 		w.buf = binary.AppendUvarint(w.buf, uint64(len(n.acl.acl)))
 		for _, a := range n.acl.acl {
 			w.buf = binary.AppendVarint(w.buf, int64(a.Perms))
-			w.buf = appendStr(w.buf, a.Scheme)
-			w.buf = appendStr(w.buf, a.ID)
+			w.buf = txn.AppendString(w.buf, a.Scheme)
+			w.buf = txn.AppendString(w.buf, a.ID)
 		}
 		for _, v := range [...]int64{n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, int64(n.version), int64(n.creates), int64(n.aversion), n.owner} {
 			w.buf = binary.AppendVarint(w.buf, v)

@@ -108,8 +108,8 @@ func (t *Txn) Append(b []byte) []byte {
 	b = binary.AppendVarint(b, t.Session)
 	b = binary.AppendUvarint(b, uint64(len(t.Auth)))
 	for _, id := range t.Auth {
-		b = appendString(b, id.Scheme)
-		b = appendString(b, id.ID)
+		b = AppendString(b, id.Scheme)
+		b = AppendString(b, id.ID)
 	}
 	switch t.Type {
 	case TypeOps:
@@ -122,13 +122,13 @@ func (t *Txn) Append(b []byte) []byte {
 		for i := range t.Ops {
 			op := &t.Ops[i]
 			b = append(b, byte(op.Kind))
-			b = appendString(b, op.Path)
-			b = appendBytes(b, op.Data)
+			b = AppendString(b, op.Path)
+			b = AppendBytes(b, op.Data)
 			b = binary.AppendUvarint(b, uint64(len(op.ACL)))
 			for _, a := range op.ACL {
 				b = binary.AppendVarint(b, int64(a.Perms))
-				b = appendString(b, a.Scheme)
-				b = appendString(b, a.ID)
+				b = AppendString(b, a.Scheme)
+				b = AppendString(b, a.ID)
 			}
 			b = binary.AppendVarint(b, int64(op.Mode))
 			b = binary.AppendVarint(b, op.TTL)
@@ -136,7 +136,7 @@ func (t *Txn) Append(b []byte) []byte {
 		}
 	case TypeCreateSession:
 		b = binary.AppendVarint(b, int64(t.Timeout))
-		b = appendBytes(b, t.Password)
+		b = AppendBytes(b, t.Password)
 	case TypeCloseSession:
 		b = append(b, byte(t.Reason))
 	}
@@ -146,12 +146,15 @@ func (t *Txn) Append(b []byte) []byte {
 // Encode returns the encoding of t.
 func (t *Txn) Encode() []byte { return t.Append(make([]byte, 0, 64)) }
 
-func appendString(b []byte, s string) []byte {
+// AppendString appends s as a length-prefixed string.
+func AppendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
 
-func appendBytes(b []byte, p []byte) []byte {
+// AppendBytes appends p as length+1 and its bytes; nil appends a single 0,
+// so nil and empty stay apart.
+func AppendBytes(b []byte, p []byte) []byte {
 	if p == nil {
 		return append(b, 0)
 	}
