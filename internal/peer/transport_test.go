@@ -1,0 +1,288 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func echo(ctx context.Context, method byte, req []byte) ([]byte, error) {
+	switch method {
+	case 1:
+		return append([]byte{method}, req...), nil
+	case 2:
+		return nil, errors.New("refused")
+	case 3: // wait until the caller gives up
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("unknown method %d", method)
+}
+
+func listen(t *testing.T, netw Network, addr string) *Transport {
+	t.Helper()
+	tr, err := Listen(netw, addr, echo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+func testNetworks(t *testing.T) map[string]func(t *testing.T) (Network, string, string) {
+	return map[string]func(t *testing.T) (Network, string, string){
+		"mem": func(t *testing.T) (Network, string, string) { return NewMemNetwork(), "a", "b" },
+		"tcp": func(t *testing.T) (Network, string, string) { return TCP(nil), freeAddr(t), freeAddr(t) },
+		"tls": func(t *testing.T) (Network, string, string) { return TCP(mutualTLS(t)), freeAddr(t), freeAddr(t) },
+	}
+}
+
+func TestCall(t *testing.T) {
+	for name, setup := range testNetworks(t) {
+		t.Run(name, func(t *testing.T) {
+			netw, addrA, addrB := setup(t)
+			a := listen(t, netw, addrA)
+			listen(t, netw, addrB)
+			ctx := context.Background()
+
+			// Many concurrent calls share one connection and each gets its
+			// own answer.
+			var wg sync.WaitGroup
+			errs := make(chan error, 100)
+			for i := range 100 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req := bytes.Repeat([]byte{byte(i)}, i*100)
+					resp, err := a.Call(ctx, addrB, 1, req)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if !bytes.Equal(resp, append([]byte{1}, req...)) {
+						errs <- fmt.Errorf("call %d: wrong response of %d bytes", i, len(resp))
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+
+			_, err := a.Call(ctx, addrB, 2, nil)
+			var re *RemoteError
+			if !errors.As(err, &re) || re.Msg != "refused" {
+				t.Errorf("handler error: got %v", err)
+			}
+
+			short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+			defer cancel()
+			if _, err := a.Call(short, addrB, 3, nil); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("call past its deadline: got %v", err)
+			}
+		})
+	}
+}
+
+func TestCallUnreachable(t *testing.T) {
+	netw := NewMemNetwork()
+	a := listen(t, netw, "a")
+	if _, err := a.Call(context.Background(), "nobody", 1, nil); !errors.Is(err, ErrNotSent) {
+		t.Fatalf("call to nobody: got %v, want ErrNotSent", err)
+	}
+}
+
+func TestPartition(t *testing.T) {
+	netw := NewMemNetwork()
+	a := listen(t, netw, "a")
+	b := listen(t, netw, "b")
+	listen(t, netw, "c")
+	ctx := context.Background()
+	call := func(from *Transport, to string) error {
+		_, err := from.Call(ctx, to, 1, []byte("x"))
+		return err
+	}
+	if err := call(a, "b"); err != nil {
+		t.Fatal(err)
+	}
+	netw.Partition([]string{"a"}, []string{"b", "c"})
+	// The connection a had to b is cut: the call fails rather than hangs.
+	if err := call(a, "b"); err == nil {
+		t.Fatal("a reached b across a partition")
+	}
+	if err := call(b, "c"); err != nil {
+		t.Fatalf("b to c within a group: %v", err)
+	}
+	netw.Heal()
+	if err := call(a, "b"); err != nil {
+		t.Fatalf("after heal: %v", err)
+	}
+
+	netw.Block("a", "b")
+	if err := call(a, "b"); err == nil {
+		t.Fatal("a reached b through a one-way block")
+	}
+	if err := call(b, "a"); err != nil {
+		t.Fatalf("b to a must stay up under a one-way block from a: %v", err)
+	}
+	netw.Isolate("c")
+	if err := call(b, "c"); err == nil {
+		t.Fatal("b reached isolated c")
+	}
+}
+
+// TestRaftOverTransport runs a three-voter raft cluster over the stream
+// layer, elects a leader and replicates a command, on each network.
+func TestRaftOverTransport(t *testing.T) {
+	for name, setup := range testNetworks(t) {
+		t.Run(name, func(t *testing.T) {
+			netw, addrA, addrB := setup(t)
+			addrs := []string{addrA, addrB}
+			if name == "mem" {
+				addrs = append(addrs, "c")
+			} else {
+				addrs = append(addrs, freeAddr(t))
+			}
+			var servers []raft.Server
+			for i, a := range addrs {
+				servers = append(servers, raft.Server{ID: raft.ServerID(fmt.Sprint(i)), Address: raft.ServerAddress(a)})
+			}
+			var rafts []*raft.Raft
+			var fsms []*countFSM
+			for i, a := range addrs {
+				tr := listen(t, netw, a)
+				nt := raft.NewNetworkTransportWithLogger(tr.StreamLayer(), 3, time.Second, hclog.NewNullLogger())
+				conf := raft.DefaultConfig()
+				conf.LocalID = servers[i].ID
+				conf.HeartbeatTimeout = 50 * time.Millisecond
+				conf.ElectionTimeout = 50 * time.Millisecond
+				conf.LeaderLeaseTimeout = 25 * time.Millisecond
+				conf.CommitTimeout = 5 * time.Millisecond
+				conf.Logger = hclog.NewNullLogger()
+				store := raft.NewInmemStore()
+				f := &countFSM{}
+				r, err := raft.NewRaft(conf, f, store, store, raft.NewInmemSnapshotStore(), nt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() {
+					r.Shutdown().Error()
+					nt.CloseStreams()
+					nt.Close()
+				})
+				if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+					t.Fatal(err)
+				}
+				rafts = append(rafts, r)
+				fsms = append(fsms, f)
+			}
+			var leader *raft.Raft
+			deadline := time.Now().Add(10 * time.Second)
+			for leader == nil && time.Now().Before(deadline) {
+				for _, r := range rafts {
+					if r.State() == raft.Leader {
+						leader = r
+					}
+				}
+				time.Sleep(5 * time.Millisecond) // polling for an election with a deadline
+			}
+			if leader == nil {
+				t.Fatal("no leader elected")
+			}
+			if err := leader.Apply([]byte("x"), time.Second).Error(); err != nil {
+				t.Fatal(err)
+			}
+			for time.Now().Before(deadline) {
+				done := 0
+				for _, f := range fsms {
+					if f.get() == 1 {
+						done++
+					}
+				}
+				if done == len(fsms) {
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			t.Fatal("command not replicated to every node")
+		})
+	}
+}
+
+type countFSM struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (f *countFSM) Apply(*raft.Log) any { f.mu.Lock(); f.n++; f.mu.Unlock(); return nil }
+func (f *countFSM) get() int            { f.mu.Lock(); defer f.mu.Unlock(); return f.n }
+func (f *countFSM) Snapshot() (raft.FSMSnapshot, error) {
+	return nil, errors.New("not supported")
+}
+func (f *countFSM) Restore(rc io.ReadCloser) error { return rc.Close() }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// mutualTLS returns a config that presents a certificate for 127.0.0.1
+// signed by a fresh CA and requires the same of the other side.
+func mutualTLS(t *testing.T) *tls.Config {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "zkraft test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "node"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		RootCAs:      pool, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert,
+		MinVersion: tls.VersionTLS13,
+	}
+}
