@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/raft"
 
 	"github.com/zkraft/zk/internal/txn"
 )
@@ -542,34 +541,12 @@ func (c *Conn) Sync(ctx context.Context, path string) error {
 		return opErr("sync", path, err)
 	}
 	n := c.node
-	if err := n.waitLeader(ctx); err != nil {
-		return opErr("sync", path, err)
-	}
-	idx := n.r().CommitIndex()
-	p, err := n.submitFuture(func() raft.Future { return n.r().VerifyLeader() })
+	z, err := n.readIndex(ctx)
 	if err != nil {
 		return opErr("sync", path, err)
 	}
-	select {
-	case out := <-p.done:
-		if out.err != nil {
-			return opErr("sync", path, ErrConnectionLoss)
-		}
-	case <-ctx.Done():
-		return opErr("sync", path, ctx.Err())
-	}
-	for n.fsm.applied.Load() < idx {
-		wake := n.fsm.waitCh()
-		if n.fsm.applied.Load() >= idx {
-			break
-		}
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return opErr("sync", path, ctx.Err())
-		case <-n.closing:
-			return opErr("sync", path, ErrClosing)
-		}
+	if err := n.waitApplied(ctx, z); err != nil {
+		return opErr("sync", path, err)
 	}
 	return nil
 }

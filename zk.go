@@ -2,6 +2,7 @@ package zk
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
+	"github.com/zkraft/zk/internal/peer"
 	"github.com/zkraft/zk/internal/txn"
 )
 
@@ -27,9 +29,27 @@ type Config struct {
 	// snapshots. Empty means everything is kept in memory and lost on
 	// Close, which is what tests want.
 	Dir string
-	// PeerAddr is the address peers reach this node at. A single node
-	// records it in its raft configuration; default: the ID.
+	// PeerAddr is the address this node listens at for its peers and
+	// they dial it at: raft and forwarded writes share it. With PeerAddr,
+	// Peers and Network all unset, the node is a standalone ensemble of
+	// one, in-process only; default: the ID.
 	PeerAddr string
+	// Peers lists the members of a new ensemble, this node included, each
+	// with its ID and PeerAddr: the first start of every member bootstraps
+	// from it. Once a node has state in Dir, Peers is ignored: membership
+	// then changes only through AddVoter, AddObserver and RemoveServer.
+	// A node started with Peers that leave it out bootstraps nothing and
+	// waits to be added.
+	Peers []Peer
+	// Stores, if set, holds the raft log, stable store and snapshots in
+	// place of Dir (or memory). Open does not close them, so a test can
+	// restart a node on the same in-memory state, or interpose on them.
+	Stores *Stores
+	// Network carries the peer traffic. Default: TCP, with PeerTLS.
+	Network Network
+	// PeerTLS, if set, makes the default TCP Network use TLS in both
+	// directions; set ClientCAs and ClientAuth for mutual TLS.
+	PeerTLS *tls.Config
 
 	// TickTime is ZooKeeper's basic time unit: sessions are checked for
 	// expiry once per tick, and it bounds session timeouts. Default 2s.
@@ -145,8 +165,37 @@ func (c Config) Validate() error {
 		return bad("ElectionTimeout %v is below 5ms", c.ElectionTimeout)
 	case c.SuperDigest != "" && !validDigestID(c.SuperDigest):
 		return bad("SuperDigest %q is not user:base64(sha1)", c.SuperDigest)
+	case c.Stores != nil && (c.Stores.Log == nil || c.Stores.Stable == nil || c.Stores.Snapshots == nil):
+		return bad("Stores needs Log, Stable and Snapshots")
+	}
+	ids, addrs := map[string]bool{}, map[string]bool{}
+	for _, p := range c.Peers {
+		switch {
+		case p.ID == "" || p.Addr == "":
+			return bad("peer %q at %q: ID and Addr are required", p.ID, p.Addr)
+		case ids[p.ID]:
+			return bad("peer ID %q listed twice", p.ID)
+		case addrs[p.Addr]:
+			return bad("peer address %q listed twice", p.Addr)
+		case p.ID == c.ID && c.PeerAddr != "" && p.Addr != c.PeerAddr && c.PeerAddr != c.ID:
+			return bad("this node's PeerAddr %q differs from its entry in Peers, %q", c.PeerAddr, p.Addr)
+		}
+		ids[p.ID], addrs[p.Addr] = true, true
 	}
 	return nil
+}
+
+// Stores are the raft storage of a node: see Config.Stores.
+type Stores struct {
+	Log       raft.LogStore
+	Stable    raft.StableStore
+	Snapshots raft.SnapshotStore
+}
+
+// NewMemStores returns in-memory Stores.
+func NewMemStores() *Stores {
+	mem := raft.NewInmemStore()
+	return &Stores{Log: mem, Stable: mem, Snapshots: raft.NewInmemSnapshotStore()}
 }
 
 // Node is one member of a zkraft ensemble: it holds a replica of the tree,
@@ -166,6 +215,7 @@ type Node struct {
 	watches   *watchManager
 	tracker   *sessionTracker
 	trans     raft.Transport
+	peers     *peer.Transport // nil for a standalone in-process node
 	boltStore *raftboltdb.BoltStore
 	observer  *raft.Observer
 	observeCh chan raft.Observation
@@ -179,6 +229,9 @@ type Node struct {
 	// the leader forces a new term.
 	rollMu       sync.Mutex
 	counterLimit uint32
+
+	ticks       atomic.Uint64 // housekeeping rounds completed, for Stats
+	barrierTerm atomic.Uint64 // the last term in which this node, leading, applied a barrier
 
 	leaderMu    sync.Mutex
 	leaderWake  chan struct{} // closed and replaced when leadership changes
@@ -204,6 +257,14 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	quietRaft := cfg.Logger == nil
+	networked := cfg.PeerAddr != "" || len(cfg.Peers) > 0 || cfg.Network != nil
+	if cfg.PeerAddr == "" {
+		for _, p := range cfg.Peers {
+			if p.ID == cfg.ID || (cfg.ID == "" && p.ID == "1") {
+				cfg.PeerAddr = p.Addr
+			}
+		}
+	}
 	cfg.setDefaults()
 	n := &Node{
 		quietRaft:  quietRaft,
@@ -221,8 +282,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		counterLimit: defaultCounterLimit,
 	}
 	n.fsm = newFSM(n.watches, n)
-	if err := n.startRaft(); err != nil {
+	if err := n.startRaft(networked); err != nil {
 		n.closeStores()
+		n.closeTransport()
 		return nil, err
 	}
 	n.wg.Add(3)
@@ -239,10 +301,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 func (n *Node) raftConfig() *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.ID)
-	rc.Logger = n.log.Named("raft")
-	if n.quietRaft {
-		rc.Logger.SetLevel(hclog.Error)
-	}
+	rc.Logger = n.raftLogger("raft")
 	timeout := n.cfg.ElectionTimeout
 	if n.soleVoter {
 		// Nobody else votes or needs heartbeats: elect at once.
@@ -260,13 +319,15 @@ func (n *Node) raftConfig() *raft.Config {
 	return rc
 }
 
-func (n *Node) startRaft() error {
+func (n *Node) startRaft(networked bool) error {
 	var (
 		logs   raft.LogStore
 		stable raft.StableStore
 		snaps  raft.SnapshotStore
 	)
-	if n.cfg.Dir != "" {
+	if s := n.cfg.Stores; s != nil {
+		logs, stable, snaps = s.Log, s.Stable, s.Snapshots
+	} else if n.cfg.Dir != "" {
 		if err := os.MkdirAll(n.cfg.Dir, 0o700); err != nil {
 			return fmt.Errorf("zk: data dir: %w", err)
 		}
@@ -293,22 +354,42 @@ func (n *Node) startRaft() error {
 		logs, stable, snaps = mem, mem, raft.NewInmemSnapshotStore()
 	}
 	n.logs, n.stable, n.snaps = logs, stable, snaps
-	_, trans := raft.NewInmemTransport(raft.ServerAddress(n.cfg.PeerAddr))
-	n.trans = trans
+	if networked {
+		netw := n.cfg.Network
+		if netw == nil {
+			netw = peer.TCP(n.cfg.PeerTLS)
+		}
+		pt, err := peer.Listen(netw, n.cfg.PeerAddr, n.handleCall, n.log.Named("peer"))
+		if err != nil {
+			return fmt.Errorf("zk: %w", err)
+		}
+		n.peers = pt
+		n.trans = n.newNetworkTransport()
+	} else {
+		_, n.trans = raft.NewInmemTransport(raft.ServerAddress(n.cfg.PeerAddr))
+	}
+	trans := n.trans
 
 	existing, err := raft.HasExistingState(logs, stable, snaps)
 	if err != nil {
 		return fmt.Errorf("zk: reading raft state: %w", err)
 	}
+	boot := n.bootstrapConfig(trans)
 	if existing {
 		voters, err := stable.GetUint64(keyVoters)
 		if err != nil && !errors.Is(err, raftboltdb.ErrKeyNotFound) {
 			return fmt.Errorf("zk: reading raft state: %w", err)
 		}
 		n.soleVoter = voters == 1
-	} else {
-		n.soleVoter = true
-		if err := stable.SetUint64(keyVoters, 1); err != nil {
+	} else if boot != nil {
+		voters := 0
+		for _, s := range boot.Servers {
+			if s.Suffrage == raft.Voter {
+				voters++
+			}
+		}
+		n.soleVoter = voters == 1
+		if err := stable.SetUint64(keyVoters, uint64(voters)); err != nil {
 			return fmt.Errorf("zk: writing raft state: %w", err)
 		}
 	}
@@ -327,16 +408,60 @@ func (n *Node) startRaft() error {
 		return ok
 	})
 	r.RegisterObserver(n.observer)
-	if !existing {
-		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
-			Suffrage: raft.Voter, ID: raft.ServerID(n.cfg.ID), Address: trans.LocalAddr(),
-		}}})
+	if !existing && boot != nil {
+		f := r.BootstrapCluster(*boot)
 		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 			r.Shutdown()
 			return fmt.Errorf("zk: bootstrap: %w", err)
 		}
 	}
 	return nil
+}
+
+// newNetworkTransport returns a raft transport over the peer port. Raft
+// closes it when it shuts down; the peer port stays open.
+func (n *Node) newNetworkTransport() raft.Transport {
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  n.peers.StreamLayer(),
+		MaxPool: 4,
+		Timeout: 10 * time.Second,
+		Logger:  n.raftLogger("raft-net"),
+	})
+}
+
+// bootstrapConfig returns the configuration a new node bootstraps: Peers,
+// or this node alone; nil when Peers leave this node out, so that it waits
+// to be added to an existing ensemble.
+func (n *Node) bootstrapConfig(trans raft.Transport) *raft.Configuration {
+	if len(n.cfg.Peers) == 0 {
+		return &raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: raft.ServerID(n.cfg.ID), Address: trans.LocalAddr(),
+		}}}
+	}
+	conf := &raft.Configuration{}
+	voter := false
+	for _, p := range n.cfg.Peers {
+		s := raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)}
+		if p.Observer {
+			s.Suffrage = raft.Nonvoter
+		}
+		voter = voter || (p.ID == n.cfg.ID && !p.Observer)
+		conf.Servers = append(conf.Servers, s)
+	}
+	if !voter {
+		// Observers and nodes to be added learn the configuration from
+		// the leader.
+		return nil
+	}
+	return conf
+}
+
+func (n *Node) raftLogger(name string) hclog.Logger {
+	l := n.log.Named(name)
+	if n.quietRaft {
+		l.SetLevel(hclog.Error)
+	}
+	return l
 }
 
 // observe turns raft's leader observations into a wake-up for everything
@@ -371,50 +496,47 @@ func (n *Node) leaderWakeCh() <-chan struct{} {
 	return n.leaderWake
 }
 
-// waitLeader waits until this node is the leader.
-func (n *Node) waitLeader(ctx context.Context) error {
-	for {
-		wake := n.leaderWakeCh()
-		if n.r().State() == raft.Leader {
-			return nil
-		}
-		// The timer covers an observation missed while rollTerm swapped
-		// raft instances.
-		t := time.NewTimer(n.cfg.ElectionTimeout)
-		select {
-		case <-wake:
-		case <-t.C:
-		case <-n.closing:
-			t.Stop()
-			return ErrClosing
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
-		t.Stop()
-	}
-}
-
+// waitReady waits until this node has a leader and has applied everything
+// the leader had committed, so that its reads are current. A node that is
+// not (yet) a member of its ensemble's configuration does not wait: it
+// becomes ready once added.
 func (n *Node) waitReady(ctx context.Context) error {
-	if err := n.waitLeader(ctx); err != nil {
+	if !n.isMember() && !n.inPeers() {
+		return nil
+	}
+	z, err := n.readIndex(ctx)
+	if err != nil {
 		return fmt.Errorf("zk: waiting for a leader: %w", err)
 	}
-	// A barrier is applied after everything before it, so once it returns
-	// the FSM holds the whole committed log.
-	p, err := n.submitFuture(func() raft.Future { return n.r().Barrier(0) })
-	if err != nil {
-		return err
-	}
-	select {
-	case out := <-p.done:
-		if out.err != nil {
-			return fmt.Errorf("zk: catching up: %w", out.err)
-		}
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := n.waitApplied(ctx, z); err != nil {
+		return fmt.Errorf("zk: catching up: %w", err)
 	}
 	n.leaderChanged()
 	return nil
+}
+
+// inPeers reports whether Config.Peers lists this node.
+func (n *Node) inPeers() bool {
+	for _, p := range n.cfg.Peers {
+		if p.ID == n.cfg.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// isMember reports whether this node is in its raft configuration.
+func (n *Node) isMember() bool {
+	f := n.r().GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == n.cfg.ID {
+			return true
+		}
+	}
+	return false
 }
 
 // pendingApply is a proposal on its way through raft.
@@ -526,6 +648,9 @@ func (n *Node) rollTermIfNeeded() error {
 	if err := r.Shutdown().Error(); err != nil {
 		return err
 	}
+	if n.peers != nil {
+		n.trans = n.newNetworkTransport()
+	}
 	nr, err := raft.NewRaft(n.raftConfig(), n.fsm, n.logs, n.stable, n.snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("zk: restarting raft for a new term: %w", err)
@@ -536,41 +661,6 @@ func (n *Node) rollTermIfNeeded() error {
 	return nil
 }
 
-// propose replicates t and returns its result once this node has applied
-// it. While there is no leader it waits, bounded by ctx. If ctx ends after
-// the txn was handed to raft, the outcome is unknown.
-func (n *Node) propose(ctx context.Context, t *txn.Txn) (*applyResult, error) {
-	for {
-		if err := n.waitLeader(ctx); err != nil {
-			return nil, err
-		}
-		p, err := n.submit(t)
-		if err != nil {
-			return nil, err
-		}
-		var out applyOutcome
-		select {
-		case out = <-p.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		switch {
-		case out.err == nil:
-			if out.res == nil {
-				return nil, ErrSystemError
-			}
-			return out.res, nil
-		case errors.Is(out.err, raft.ErrNotLeader):
-			continue // never entered the log: safe to try again
-		case errors.Is(out.err, raft.ErrRaftShutdown):
-			return nil, ErrClosing
-		default:
-			// ErrLeadershipLost and the like: it may or may not commit.
-			return nil, fmt.Errorf("%w: %v", ErrConnectionLoss, out.err)
-		}
-	}
-}
-
 // run is the node's housekeeping loop: every tick it keeps its attached
 // sessions alive and, as leader, expires silent sessions and reaps empty
 // containers and expired TTL nodes.
@@ -578,40 +668,74 @@ func (n *Node) run() {
 	defer n.wg.Done()
 	tick, stop := n.clock.NewTicker(n.cfg.TickTime)
 	defer stop()
-	wasLeader := false
-	var lastReap time.Time
+	var h housekeeping
 	for {
 		select {
 		case <-n.closing:
 			return
-		case now := <-tick:
-			now = n.clock.Now()
-			n.touchAttached(now)
-			lead := n.isLeader.Load()
-			if lead && !wasLeader {
-				n.tracker.reset(now)
-				lastReap = now
-			}
-			wasLeader = lead
-			if !lead {
-				continue
-			}
-			n.expireSessions(now)
-			if now.Sub(lastReap) >= n.cfg.ContainerCheckInterval {
-				lastReap = now
-				n.reap(now)
-			}
+		case <-tick:
+			n.housekeep(&h, n.clock.Now())
+			n.ticks.Add(1)
 		}
 	}
 }
 
-// touchAttached marks every session with a live in-process Conn as seen.
-func (n *Node) touchAttached(now time.Time) {
+// housekeeping is what the run loop remembers between ticks.
+type housekeeping struct {
+	wasLeader bool
+	lastReap  time.Time
+}
+
+func (n *Node) housekeep(h *housekeeping, now time.Time) {
+	ids := n.touchAttached(now)
+	lead := n.isLeader.Load()
+	if !lead {
+		h.wasLeader = false
+		if len(ids) > 0 {
+			ctx, cancel := n.closingContext(n.cfg.TickTime)
+			n.reportSessions(ctx, ids)
+			cancel()
+		}
+		return
+	}
+	if !h.wasLeader {
+		// A new leader gives every session a fresh timeout.
+		n.tracker.reset(now)
+		h.lastReap = now
+		h.wasLeader = true
+	}
+	n.expireSessions(now)
+	if now.Sub(h.lastReap) >= n.cfg.ContainerCheckInterval {
+		h.lastReap = now
+		n.reap(now)
+	}
+}
+
+// touchAttached marks every session with a live in-process Conn as seen
+// and returns their ids, for the leader.
+func (n *Node) touchAttached(now time.Time) []int64 {
 	n.connsMu.Lock()
 	defer n.connsMu.Unlock()
+	ids := make([]int64, 0, len(n.conns))
 	for id := range n.conns {
 		n.tracker.touch(id, now)
+		ids = append(ids, id)
 	}
+	return ids
+}
+
+// closingContext returns a context that ends after d or when the node
+// closes.
+func (n *Node) closingContext(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	go func() {
+		select {
+		case <-n.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // reap proposes the deletion of containers that have had children and
@@ -708,11 +832,21 @@ func (n *Node) Close() error {
 		if err := n.closeStores(); err != nil && n.closeErr == nil {
 			n.closeErr = err
 		}
+		if nt, ok := n.trans.(*raft.NetworkTransport); ok {
+			nt.CloseStreams()
+		}
 		if c, ok := n.trans.(interface{ Close() error }); ok {
 			c.Close()
 		}
+		n.closeTransport()
 	})
 	return n.closeErr
+}
+
+func (n *Node) closeTransport() {
+	if n.peers != nil {
+		n.peers.Close()
+	}
 }
 
 func (n *Node) closeStores() error {
