@@ -17,6 +17,7 @@ import (
 type ConnectOption func(*connectOptions)
 
 type connectOptions struct {
+	failover []*Node
 	timeout  time.Duration
 	resumeID int64
 	password []byte
@@ -42,6 +43,19 @@ func WithSession(id int64, password []byte) ConnectOption {
 	return func(o *connectOptions) { o.resumeID, o.password = id, bytes.Clone(password) }
 }
 
+// WithFailover lets the Conn move its session to one of nodes when its
+// node goes away, as a ZooKeeper client moves between the servers of its
+// connect string. The session keeps its ephemeral nodes and its watches:
+// they are registered again on the new node, whose missed changes fire
+// them at once, and persistent watches are replayed every event they
+// missed (see AddWatch). Meanwhile the Conn reports StateDisconnected and
+// then StateConnected on Events, and operations wait for it, bounded by
+// their ctx. It gives up, ending with StateDisconnected, when no node
+// takes the session within the session timeout.
+func WithFailover(nodes ...*Node) ConnectOption {
+	return func(o *connectOptions) { o.failover = append(o.failover, nodes...) }
+}
+
 // WithAuth adds credentials to the new Conn before it is returned, as
 // AddAuth would.
 func WithAuth(scheme string, auth []byte) ConnectOption {
@@ -53,13 +67,18 @@ func WithAuth(scheme string, auth []byte) ConnectOption {
 // take effect in the order they are called, and a read sees every write
 // that returned before it.
 type Conn struct {
-	node     *Node
+	nodePtr  atomic.Pointer[Node] // the node the session is attached to
+	failover []*Node              // nodes it may move to (WithFailover)
+	done     chan struct{}        // closed when the Conn ends for good
 	id       int64
 	password []byte
 	timeout  time.Duration
 
-	state  atomic.Int32
-	reason atomic.Pointer[error] // why the Conn ended
+	state     atomic.Int32
+	ended     atomic.Bool
+	stateMu   sync.Mutex
+	stateWake chan struct{}         // closed at the next state change
+	reason    atomic.Pointer[error] // why the Conn ended
 	auth   atomic.Pointer[[]ID]  // replaced, never changed in place
 	authMu sync.Mutex            // serialises AddAuth
 	events *mailbox
@@ -72,7 +91,9 @@ func (n *Node) Connect(ctx context.Context, opts ...ConnectOption) (*Conn, error
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c := &Conn{node: n, events: newMailbox(16, n.closing)}
+	c := &Conn{failover: o.failover, done: make(chan struct{})}
+	c.nodePtr.Store(n)
+	c.events = newMailbox(16, c.done)
 	ids := []ID{{Scheme: "ip", ID: "127.0.0.1"}}
 	c.auth.Store(&ids)
 	for _, a := range o.auth {
@@ -108,7 +129,7 @@ func (n *Node) Connect(ctx context.Context, opts ...ConnectOption) (*Conn, error
 			break
 		}
 	}
-	c.state.Store(int32(StateConnected))
+	c.setState(StateConnected)
 	n.connsMu.Lock()
 	old := n.conns[c.id]
 	n.conns[c.id] = c
@@ -151,55 +172,99 @@ func (c *Conn) authIDs() []ID { return *c.auth.Load() }
 
 func (c *Conn) alive() bool { return State(c.state.Load()) == StateConnected }
 
+// node returns the node the Conn is attached to.
+func (c *Conn) node() *Node { return c.nodePtr.Load() }
+
 // watch registers a new watch of kind on path for c, or returns why c
 // can no longer have watches.
 func (c *Conn) watch(kind watchKind, path string) (*chanWatch, error) {
 	w := c.newWatch(!(kind == watchPersistent || kind == watchRecursive))
-	if !c.node.watches.add(kind, path, w) {
-		return nil, c.check(context.Background())
+	if !c.node().watches.add(kind, path, w) {
+		if err := c.check(context.Background()); err != nil {
+			return nil, err
+		}
+		return nil, ErrConnectionLoss // the Conn moved to another node meanwhile
 	}
 	return w, nil
 }
 
-// check returns why the Conn can no longer be used, or nil.
+// check returns why the Conn can no longer be used, or nil. While the
+// Conn moves to another node it waits, bounded by ctx.
 func (c *Conn) check(ctx context.Context) error {
-	if State(c.state.Load()) != StateConnected {
-		if p := c.reason.Load(); p != nil {
-			return *p
+	for {
+		wake := c.stateChanged()
+		if c.ended.Load() {
+			if p := c.reason.Load(); p != nil {
+				return *p
+			}
+			return ErrClosing
 		}
-		return ErrClosing
+		if State(c.state.Load()) == StateConnected {
+			return ctx.Err()
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ErrConnectionLoss
+		}
 	}
-	return ctx.Err()
 }
 
 // end ends the Conn once: its watches stop with EventNotWatching and its
-// events channel reports state and closes. It does not block.
+// events channel reports state and closes. It does not block. Events
+// still queued beyond a channel's buffer when the Conn ends are dropped.
 func (c *Conn) end(state State, reason error) {
-	for {
-		cur := c.state.Load()
-		if State(cur) != StateConnected && State(cur) != StateConnecting {
-			return
-		}
-		if c.state.CompareAndSwap(cur, int32(state)) {
-			break
-		}
+	if !c.ended.CompareAndSwap(false, true) {
+		return
 	}
 	c.reason.Store(&reason)
-	for _, r := range c.node.watches.removeOwner(c) {
+	c.setState(state)
+	for _, r := range c.node().watches.removeOwner(c) {
 		if w, ok := r.w.(*chanWatch); ok {
 			w.mb.push(Event{Type: EventNotWatching, State: state, Path: r.path, Err: reason}, true)
 		}
 	}
 	c.events.push(Event{Type: EventSession, State: state}, true)
+	close(c.done)
+}
+
+// setState records the Conn's state and wakes whoever waits for it.
+func (c *Conn) setState(s State) {
+	c.stateMu.Lock()
+	c.state.Store(int32(s))
+	if c.stateWake != nil {
+		close(c.stateWake)
+		c.stateWake = nil
+	}
+	c.stateMu.Unlock()
+}
+
+// stateChanged returns a channel closed at the next setState.
+func (c *Conn) stateChanged() <-chan struct{} {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if c.stateWake == nil {
+		c.stateWake = make(chan struct{})
+	}
+	return c.stateWake
 }
 
 // Close closes the session: its ephemeral nodes are deleted at once, in
 // one transaction, and its watches end. Closing an ended Conn returns nil.
 func (c *Conn) Close() error {
-	if State(c.state.Load()) != StateConnected {
+	if c.ended.Load() {
 		return nil
 	}
-	n := c.node
+	n := c.node()
+	if State(c.state.Load()) != StateConnected {
+		// Moving between nodes: close the session through any live one.
+		for _, m := range c.failover {
+			if !m.isClosing() {
+				n = m
+				break
+			}
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	_, err := n.propose(ctx, &txn.Txn{Type: txn.TypeCloseSession, Session: c.id, Time: n.clock.Now().UnixMilli(), Reason: txn.CloseByClient})
@@ -222,6 +287,7 @@ type chanWatch struct {
 	mb      *mailbox
 	conn    *Conn
 	oneShot bool
+	exist   bool // a data watch set on a missing node by ExistsW
 }
 
 func (w *chanWatch) deliver(ev Event)  { w.mb.push(ev, w.oneShot) }
@@ -232,14 +298,15 @@ func (c *Conn) newWatch(oneShot bool) *chanWatch {
 	if !oneShot {
 		size = 64
 	}
-	return &chanWatch{mb: newMailbox(size, c.node.closing), conn: c, oneShot: oneShot}
+	return &chanWatch{mb: newMailbox(size, c.done), conn: c, oneShot: oneShot}
 }
 
 // read runs f with the tree locked for reading.
 func (c *Conn) read(f func(t *tree)) {
-	c.node.fsm.mu.RLock()
-	defer c.node.fsm.mu.RUnlock()
-	f(c.node.fsm.tree)
+	n := c.node()
+	n.fsm.mu.RLock()
+	defer n.fsm.mu.RUnlock()
+	f(n.fsm.tree)
 }
 
 func cloneData(b []byte) []byte {
@@ -321,6 +388,9 @@ func (c *Conn) exists(ctx context.Context, path string, watch bool) (bool, *Stat
 		st, ok, err = t.exists(path, c.authIDs())
 		if err == nil && watch {
 			w, err = c.watch(watchData, path)
+			if w != nil {
+				w.exist = !ok
+			}
 		}
 	})
 	if err != nil {
@@ -478,7 +548,7 @@ func (c *Conn) RemoveWatches(ctx context.Context, path string, typ WatcherType) 
 	if kinds == nil {
 		return opErr("removeWatches", path, ErrBadArguments)
 	}
-	regs, err := c.node.watches.remove(c, path, kinds)
+	regs, err := c.node().watches.remove(c, path, kinds)
 	if err != nil {
 		return opErr("removeWatches", path, err)
 	}
@@ -512,7 +582,7 @@ func (c *Conn) AddAuth(ctx context.Context, scheme string, auth []byte) error {
 }
 
 func (c *Conn) addAuth(scheme string, auth []byte) error {
-	ids, err := authenticate(scheme, auth, c.node.cfg.SuperDigest)
+	ids, err := authenticate(scheme, auth, c.node().cfg.SuperDigest)
 	if err != nil {
 		return err
 	}
@@ -539,7 +609,7 @@ func (c *Conn) Sync(ctx context.Context, path string) error {
 	if err := validatePath(path); err != nil {
 		return opErr("sync", path, err)
 	}
-	n := c.node
+	n := c.node()
 	z, err := n.readIndex(ctx)
 	if err != nil {
 		return opErr("sync", path, err)

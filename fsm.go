@@ -490,6 +490,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.term, f.counter, f.index = s.term, s.counter, s.index
 	f.applied.Store(f.index)
 	f.zxid.Store(f.lastZxid())
+	f.watches.resetLog(f.lastZxid())
 	if f.listener != nil {
 		for id := range old {
 			if _, ok := f.sessions[id]; !ok {

@@ -90,7 +90,7 @@ type OpResult struct {
 // txn op. It returns the stateless errors ZooKeeper reports before looking
 // at the tree: bad mode, TTL, path or size, then invalid ACL.
 func (c *Conn) toTxn(o *Op) (txn.Op, error) {
-	cfg := &c.node.cfg
+	cfg := &c.node().cfg
 	t := txn.Op{Kind: txnKinds[o.kind], Path: o.path, Version: o.version}
 	switch o.kind {
 	case opCreate:
@@ -181,7 +181,7 @@ func (c *Conn) write(ctx context.Context, multi bool, ops []Op) ([]opResult, int
 	}
 	t := &txn.Txn{
 		Type: txn.TypeOps, Multi: multi, Session: c.id,
-		Time: c.node.clock.Now().UnixMilli(), Auth: toTxnIDs(c.authIDs()),
+		Time: c.node().clock.Now().UnixMilli(), Auth: toTxnIDs(c.authIDs()),
 		Ops: make([]txn.Op, len(ops)),
 	}
 	for i := range ops {
@@ -190,7 +190,7 @@ func (c *Conn) write(ctx context.Context, multi bool, ops []Op) ([]opResult, int
 			// ZooKeeper checks a multi's ops in order: an earlier op that
 			// fails against the tree wins over this one's bad arguments.
 			if multi && i > 0 {
-				if j, jerr := c.node.fsm.firstFailure(t, i); j >= 0 {
+				if j, jerr := c.node().fsm.firstFailure(t, i); j >= 0 {
 					i, err = j, jerr
 				}
 			}
@@ -198,7 +198,7 @@ func (c *Conn) write(ctx context.Context, multi bool, ops []Op) ([]opResult, int
 		}
 		t.Ops[i] = op
 	}
-	res, err := c.node.propose(ctx, t)
+	res, err := c.node().propose(ctx, t)
 	if err != nil {
 		return nil, -1, err
 	}

@@ -25,6 +25,11 @@ const (
 	// EventNotWatching is the last event of a watch whose session ended;
 	// Event.Err says why.
 	EventNotWatching EventType = -2
+	// EventWatchEventsLost tells a persistent watch that it missed events
+	// while its session moved to another node, because that node's log of
+	// recent changes no longer reached back far enough: re-read what it
+	// watches. The watch goes on.
+	EventWatchEventsLost EventType = -3
 )
 
 func (t EventType) String() string {
@@ -47,6 +52,8 @@ func (t EventType) String() string {
 		return "EventSession"
 	case EventNotWatching:
 		return "EventNotWatching"
+	case EventWatchEventsLost:
+		return "EventWatchEventsLost"
 	}
 	return "EventType(" + strconv.Itoa(int(t)) + ")"
 }
@@ -184,10 +191,27 @@ type watchManager struct {
 	count int // registrations in all tables
 
 	seen map[watcher]struct{} // scratch for one firing
+
+	// recent is a ring of the latest changes, for replaying the events a
+	// moving session missed; every change after zxid floor is in it.
+	recent []loggedChange
+	head   int // index of the oldest entry
+	size   int
+	floor  int64
 }
 
-func newWatchManager() *watchManager {
+type loggedChange struct {
+	zxid int64
+	change
+}
+
+// newWatchManager returns a watch manager keeping the latest logSize
+// changes for replay.
+func newWatchManager(logSize ...int) *watchManager {
 	m := &watchManager{owned: make(map[watchOwner]map[watchReg]struct{}), seen: make(map[watcher]struct{})}
+	if len(logSize) > 0 {
+		m.recent = make([]loggedChange, logSize[0])
+	}
 	for i := range m.table {
 		m.table[i] = make(map[string]map[watcher]struct{})
 	}
@@ -304,6 +328,7 @@ func (m *watchManager) has(o watchOwner, path string, kinds []watchKind) bool {
 func (m *watchManager) trigger(c *change, zxid int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.record(c, zxid)
 	if m.count == 0 {
 		return
 	}
@@ -327,6 +352,68 @@ func (m *watchManager) trigger(c *change, zxid int64) {
 		m.fire(c.path, c.typ, zxid, c.acl, watchData, watchPersistent)
 		m.fireRecursive(c.path, c.typ, zxid, c.acl)
 	}
+}
+
+// record adds a change to the ring of recent changes; m.mu is held.
+func (m *watchManager) record(c *change, zxid int64) {
+	if len(m.recent) == 0 {
+		m.floor = zxid
+		return
+	}
+	if m.size == len(m.recent) {
+		m.floor = m.recent[m.head].zxid
+		m.recent[m.head] = loggedChange{}
+		m.head = (m.head + 1) % len(m.recent)
+		m.size--
+	}
+	m.recent[(m.head+m.size)%len(m.recent)] = loggedChange{zxid, *c}
+	m.size++
+}
+
+// resetLog forgets the recent changes: the state jumped to zxid (a
+// snapshot was restored), so nothing before it can be replayed.
+func (m *watchManager) resetLog(zxid int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.recent)
+	m.head, m.size, m.floor = 0, 0, zxid
+}
+
+// replay returns the events a persistent (or, with recursive, a
+// persistent recursive) watch on path would have received for the
+// changes after zxid, and false when the ring no longer reaches back to
+// zxid. ids filter out nodes the watcher may not read.
+func (m *watchManager) replay(path string, recursive bool, after int64, ids []ID) ([]Event, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if after < m.floor {
+		return nil, false
+	}
+	var out []Event
+	for i := 0; i < m.size; i++ {
+		lc := &m.recent[(m.head+i)%len(m.recent)]
+		if lc.zxid <= after {
+			continue
+		}
+		if lc.path == path || (recursive && isDescendant(lc.path, path)) {
+			if checkACL(lc.acl, PermRead, ids) {
+				out = append(out, Event{Type: lc.typ, State: StateConnected, Path: lc.path, Zxid: lc.zxid})
+			}
+		}
+		if !recursive && lc.typ != EventNodeDataChanged {
+			if parent, _ := splitPath(lc.path); parent == path && lc.path != "/" && checkACL(lc.pacl, PermRead, ids) {
+				out = append(out, Event{Type: EventNodeChildrenChanged, State: StateConnected, Path: path, Zxid: lc.zxid})
+			}
+		}
+	}
+	return out, true
+}
+
+func isDescendant(p, ancestor string) bool {
+	if ancestor == "/" {
+		return p != "/"
+	}
+	return len(p) > len(ancestor) && p[len(ancestor)] == '/' && p[:len(ancestor)] == ancestor
 }
 
 // fire delivers one event to the watches of the given kinds on path,

@@ -41,6 +41,10 @@ type Config struct {
 	// A node started with Peers that leave it out bootstraps nothing and
 	// waits to be added.
 	Peers []Peer
+	// ReplayLogSize is how many recent changes the node keeps so that a
+	// session moving to it (WithFailover, or a client reconnecting) gets
+	// every event its persistent watches missed. Default 10000.
+	ReplayLogSize int
 	// Stores, if set, holds the raft log, stable store and snapshots in
 	// place of Dir (or memory). Open does not close them, so a test can
 	// restart a node on the same in-memory state, or interpose on them.
@@ -115,6 +119,9 @@ func (c *Config) setDefaults() {
 	if c.MaxDataSize == 0 {
 		c.MaxDataSize = 1 << 20
 	}
+	if c.ReplayLogSize == 0 {
+		c.ReplayLogSize = 10000
+	}
 	if c.ContainerCheckInterval == 0 {
 		c.ContainerCheckInterval = time.Minute
 	}
@@ -157,6 +164,8 @@ func (c Config) Validate() error {
 		return bad("MinSessionTimeout %v exceeds MaxSessionTimeout %v", c.MinSessionTimeout, c.MaxSessionTimeout)
 	case c.MaxSessionTimeout > time.Duration(1<<31-1)*time.Millisecond:
 		return bad("MaxSessionTimeout %v does not fit ZooKeeper's int32 milliseconds", c.MaxSessionTimeout)
+	case c.ReplayLogSize < 0:
+		return bad("ReplayLogSize %d is negative", c.ReplayLogSize)
 	case c.MaxDataSize < 0:
 		return bad("MaxDataSize %d is negative", c.MaxDataSize)
 	case c.ContainerCheckInterval < 0:
@@ -271,7 +280,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		clock:      cfg.Clock,
-		watches:    newWatchManager(),
+		watches:    newWatchManager(cfg.ReplayLogSize),
 		tracker:    newSessionTracker(),
 		pending:    make(chan *pendingApply, 4096),
 		leaderWake: make(chan struct{}),
@@ -815,7 +824,11 @@ func (n *Node) Close() error {
 		clear(n.conns)
 		n.connsMu.Unlock()
 		for _, c := range conns {
-			c.end(StateDisconnected, ErrClosing)
+			if len(c.failover) > 0 {
+				c.detach(n)
+			} else {
+				c.end(StateDisconnected, ErrClosing)
+			}
 		}
 		n.applyMu.Lock()
 		close(n.closing)
