@@ -79,9 +79,9 @@ type Conn struct {
 	stateMu   sync.Mutex
 	stateWake chan struct{}         // closed at the next state change
 	reason    atomic.Pointer[error] // why the Conn ended
-	auth   atomic.Pointer[[]ID]  // replaced, never changed in place
-	authMu sync.Mutex            // serialises AddAuth
-	events *mailbox
+	auth      atomic.Pointer[[]ID]  // replaced, never changed in place
+	authMu    sync.Mutex            // serialises AddAuth
+	events    *mailbox
 }
 
 // Connect opens a session on this node, or resumes one with WithSession.
