@@ -286,3 +286,19 @@ func mutualTLS(t *testing.T) *tls.Config {
 		MinVersion: tls.VersionTLS13,
 	}
 }
+
+// TestTLSRefusesStrangers: a node whose certificate another CA signed
+// can neither call nor be called.
+func TestTLSRefusesStrangers(t *testing.T) {
+	addrA, addrB := freeAddr(t), freeAddr(t)
+	a := listen(t, TCP(mutualTLS(t)), addrA)
+	b := listen(t, TCP(mutualTLS(t)), addrB)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := a.Call(ctx, addrB, 1, nil); err == nil {
+		t.Fatal("a call between nodes of different CAs succeeded")
+	}
+	if _, err := b.Call(ctx, addrA, 1, nil); err == nil {
+		t.Fatal("a call between nodes of different CAs succeeded")
+	}
+}
