@@ -319,7 +319,11 @@ func (n *Node) raftConfig() *raft.Config {
 	rc.HeartbeatTimeout = timeout
 	rc.ElectionTimeout = timeout
 	rc.LeaderLeaseTimeout = timeout / 2
-	rc.CommitTimeout = min(rc.CommitTimeout, timeout/4)
+	// Followers learn of commits from the next AppendEntries; when writes
+	// stop flowing, raft sends one after CommitTimeout (to 2×). A write
+	// forwarded by a follower returns only once that follower has applied
+	// it, so this bounds its latency.
+	rc.CommitTimeout = min(commitTimeout, timeout/4)
 	rc.BatchApplyCh = true
 	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
 	rc.SnapshotInterval = n.cfg.SnapshotInterval
@@ -408,6 +412,9 @@ func (n *Node) startRaft(networked bool) error {
 	}
 	r, err := raft.NewRaft(rc, n.fsm, logs, stable, snaps, trans)
 	if err != nil {
+		if cerr := corruptSnapshot(snaps); cerr != nil {
+			return fmt.Errorf("zk: starting raft: %w", cerr)
+		}
 		return fmt.Errorf("zk: starting raft: %w", err)
 	}
 	n.raftPtr.Store(r)
@@ -566,6 +573,9 @@ var keyVoters = []byte("zkraft_voters")
 
 // soleVoterTimeout is the election timeout of a one-voter cluster.
 const soleVoterTimeout = 10 * time.Millisecond
+
+// commitTimeout is raft's CommitTimeout: see raftConfig.
+const commitTimeout = 2 * time.Millisecond
 
 // r returns the node's raft instance.
 func (n *Node) r() *raft.Raft { return n.raftPtr.Load() }
