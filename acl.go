@@ -273,12 +273,16 @@ type aclCache struct {
 func aclKey(acl []ACL) string {
 	var b strings.Builder
 	for _, a := range acl {
+		// Length-prefixed, so that no id (which may hold any byte, NUL
+		// included) can make two different lists share a key.
 		b.WriteString(strconv.Itoa(int(a.Perms)))
 		b.WriteByte(0)
+		b.WriteString(strconv.Itoa(len(a.Scheme)))
+		b.WriteByte(0)
 		b.WriteString(a.Scheme)
+		b.WriteString(strconv.Itoa(len(a.ID)))
 		b.WriteByte(0)
 		b.WriteString(a.ID)
-		b.WriteByte(0)
 	}
 	return b.String()
 }

@@ -294,6 +294,9 @@ func sequenceSuffix(n int32) string {
 	if len(s) >= 10 {
 		return s
 	}
+	if n < 0 { // Java pads after the sign: -000000001
+		return "-" + strings.Repeat("0", 10-len(s)) + s[1:]
+	}
 	return strings.Repeat("0", 10-len(s)) + s
 }
 
