@@ -272,3 +272,26 @@ func TestMembership(t *testing.T) {
 		t.Fatalf("removing a stranger: %v", err)
 	}
 }
+
+// TestStalledFollowerDisk: a follower whose disk stops answering does not
+// stop the ensemble, and catches up once its disk comes back.
+func TestStalledFollowerDisk(t *testing.T) {
+	c := zktest.NewCluster(t, 3)
+	ctx := ctxT(t)
+	f := follower(c)
+	c.StallDisk(f)
+	conn := c.Connect(t, c.LeaderIndex())
+	var last int64
+	for i := range 20 {
+		_, st, err := conn.CreateStat(ctx, "/n", nil, zk.FlagSequence, open)
+		if err != nil {
+			t.Fatalf("write %d with a follower's disk stalled: %v", i, err)
+		}
+		last = st.Czxid
+	}
+	if got := c.Node(f).LastZxid(); got >= last {
+		t.Fatalf("the stalled follower applied zxid %#x", got)
+	}
+	c.ResumeDisk(f)
+	c.WaitApplied(last)
+}
