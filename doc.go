@@ -11,6 +11,17 @@
 //	path, err := conn.Create(ctx, "/jobs/job-", data, zk.FlagSequence, zk.WorldACL(zk.PermAll))
 //	data, stat, events, err := conn.GetW(ctx, "/config")
 //
+// # Ensembles
+//
+// A Node alone is an ensemble of one. With Config.Peers, nodes form an
+// ensemble over their peer port (TCP, with Config.PeerTLS for mutual TLS):
+// raft elects a leader, and a write on any node — follower or observer —
+// is forwarded to it and returns the leader's result once the node it was
+// made on has applied it; while there is no leader, writes wait, bounded
+// by their ctx. Node.AddVoter, Node.AddObserver and Node.RemoveServer
+// change the membership. Package zktest runs whole ensembles inside a
+// test.
+//
 // # Znodes
 //
 // Every node has data (at most Config.MaxDataSize bytes), an ACL and a
@@ -46,7 +57,10 @@
 //
 // Conn.Events reports the session's state: StateConnected, then
 // StateClosed, StateExpired or StateDisconnected (its node closed), after
-// which the Conn returns ErrClosing or ErrSessionExpired.
+// which the Conn returns ErrClosing or ErrSessionExpired. A Conn made
+// WithFailover instead moves to another node when its node closes
+// (StateDisconnected, then StateConnected again), keeping its session,
+// ephemeral nodes and watches; its operations wait meanwhile.
 //
 // # Watches
 //
@@ -66,7 +80,11 @@
 // caused it returns, so a reader never sees a change in a read before it
 // can see the event. A session sees only events for nodes it may read.
 // When the session ends, every watch channel receives EventNotWatching and
-// closes.
+// closes. When a session moves to another node (WithFailover), its
+// watches move with it: a one-shot watch whose node changed meanwhile
+// fires at once, and a persistent watch receives every event it missed,
+// in order and once, from the new node's log of recent changes — or
+// EventWatchEventsLost if that log no longer reaches back.
 //
 // # Guarantees
 //
