@@ -501,6 +501,26 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
+// corruptSnapshot returns why the newest snapshot in snaps cannot be
+// restored, wrapping ErrCorruptSnapshot, or nil. Raft only logs why a
+// snapshot failed to open or restore and reports that none could be
+// loaded; Open uses this to return ErrCorruptSnapshot.
+func corruptSnapshot(snaps raft.SnapshotStore) error {
+	metas, err := snaps.List()
+	if err != nil || len(metas) == 0 {
+		return nil
+	}
+	_, rc, err := snaps.Open(metas[0].ID)
+	if err == nil {
+		_, _, err = readSnapshot(rc)
+		rc.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: snapshot %s: %v", ErrCorruptSnapshot, metas[0].ID, err)
+	}
+	return nil
+}
+
 func readSnapshot(in io.Reader) (*fsmSnapshot, *tree, error) {
 	r := &snapReader{r: bufio.NewReaderSize(in, 256<<10)}
 	magic := r.bytes(uint64(len(snapMagic)))
