@@ -70,6 +70,7 @@ type Conn struct {
 	nodePtr  atomic.Pointer[Node] // the node the session is attached to
 	failover []*Node              // nodes it may move to (WithFailover)
 	done     chan struct{}        // closed when the Conn ends for good
+	pumpStop <-chan struct{}      // ends the delivery of events a reader left unread
 	id       int64
 	password []byte
 	timeout  time.Duration
@@ -93,7 +94,21 @@ func (n *Node) Connect(ctx context.Context, opts ...ConnectOption) (*Conn, error
 	}
 	c := &Conn{failover: o.failover, done: make(chan struct{})}
 	c.nodePtr.Store(n)
-	c.events = newMailbox(16, c.done)
+	c.pumpStop = n.closing
+	if len(o.failover) > 0 {
+		// Events queued for a slow reader outlive any one node: they are
+		// dropped only once every node the Conn could be on has closed.
+		stop := make(chan struct{})
+		c.pumpStop = stop
+		nodes := append([]*Node{n}, o.failover...)
+		go func() {
+			for _, m := range nodes {
+				<-m.closing
+			}
+			close(stop)
+		}()
+	}
+	c.events = newMailbox(16, c.pumpStop)
 	ids := []ID{{Scheme: "ip", ID: "127.0.0.1"}}
 	c.auth.Store(&ids)
 	for _, a := range o.auth {
@@ -211,8 +226,8 @@ func (c *Conn) check(ctx context.Context) error {
 }
 
 // end ends the Conn once: its watches stop with EventNotWatching and its
-// events channel reports state and closes. It does not block. Events
-// still queued beyond a channel's buffer when the Conn ends are dropped.
+// events channel reports state and closes, after the events queued before.
+// It does not block.
 func (c *Conn) end(state State, reason error) {
 	if !c.ended.CompareAndSwap(false, true) {
 		return
@@ -298,7 +313,7 @@ func (c *Conn) newWatch(oneShot bool) *chanWatch {
 	if !oneShot {
 		size = 64
 	}
-	return &chanWatch{mb: newMailbox(size, c.done), conn: c, oneShot: oneShot}
+	return &chanWatch{mb: newMailbox(size, c.pumpStop), conn: c, oneShot: oneShot}
 }
 
 // read runs f with the tree locked for reading.

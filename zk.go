@@ -527,6 +527,13 @@ func (n *Node) waitReady(ctx context.Context) error {
 	if err := n.waitApplied(ctx, z); err != nil {
 		return fmt.Errorf("zk: catching up: %w", err)
 	}
+	// A member that did not bootstrap (an observer) learns that it is one
+	// from the log: wait for that too, so its Stats say what it is.
+	for !n.isMember() {
+		if err := n.pause(ctx, n.fsm.waitCh()); err != nil {
+			return fmt.Errorf("zk: waiting to join: %w", err)
+		}
+	}
 	n.leaderChanged()
 	return nil
 }
