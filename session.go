@@ -73,6 +73,20 @@ func (s *sessionTracker) reset(now time.Time) {
 	s.mu.Unlock()
 }
 
+// prune forgets sessions that are no longer live: a follower's tracker
+// only remembers when its own clients were last seen, for the day it
+// leads.
+func (s *sessionTracker) prune(live map[int64]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.lastSeen {
+		if _, ok := live[id]; !ok {
+			delete(s.lastSeen, id)
+			delete(s.closing, id)
+		}
+	}
+}
+
 // expired returns the sessions of live (id → timeout ms) that have been
 // silent longer than their timeout at now, and forgets sessions that are
 // gone. A session seen for the first time starts its clock now. A session

@@ -717,6 +717,7 @@ func (n *Node) housekeep(h *housekeeping, now time.Time) {
 	lead := n.isLeader.Load()
 	if !lead {
 		h.wasLeader = false
+		n.tracker.prune(n.fsm.liveSessions())
 		if len(ids) > 0 {
 			ctx, cancel := n.closingContext(n.cfg.TickTime)
 			n.reportSessions(ctx, ids)
