@@ -355,22 +355,26 @@ func (n *Node) lastFSMEntry(idx uint64) uint64 {
 }
 
 // reportSessions tells the leader which sessions this node's clients kept
-// alive; the leader alone decides expiry.
-func (n *Node) reportSessions(ctx context.Context, ids []int64) {
-	if len(ids) == 0 {
-		return
+// alive; the leader alone decides expiry. It reports whether the leader
+// took the report.
+func (n *Node) reportSessions(ctx context.Context, ids []int64) bool {
+	l, ok := n.leader()
+	if !ok || n.peers == nil {
+		return false
 	}
-	if l, ok := n.leader(); !ok || l.self || n.peers == nil {
-		return
-	} else {
-		req := binary.AppendUvarint(nil, uint64(len(ids)))
-		for _, id := range ids {
-			req = binary.AppendVarint(req, id)
-		}
-		if _, err := n.peers.Call(ctx, l.addr, callTouch, req); err != nil {
-			n.log.Debug("reporting sessions to the leader failed", "leader", l.id, "error", err)
-		}
+	if l.self {
+		return true
 	}
+	req := binary.AppendUvarint(nil, uint64(len(ids)))
+	for _, id := range ids {
+		req = binary.AppendVarint(req, id)
+	}
+	reply, err := n.peers.Call(ctx, l.addr, callTouch, req)
+	if err != nil || len(reply) == 0 || reply[0] != replyOK {
+		n.log.Debug("reporting sessions to the leader failed", "leader", l.id, "error", err)
+		return false
+	}
+	return true
 }
 
 func (n *Node) leaderTouch(req []byte) ([]byte, error) {

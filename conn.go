@@ -75,6 +75,7 @@ type Conn struct {
 	password []byte
 	timeout  time.Duration
 
+	touchState
 	state     atomic.Int32
 	ended     atomic.Bool
 	stateMu   sync.Mutex
@@ -241,6 +242,7 @@ func (c *Conn) end(state State, reason error) {
 	}
 	c.events.push(Event{Type: EventSession, State: state}, true)
 	close(c.done)
+	c.lostTouch(-1)
 }
 
 // setState records the Conn's state and wakes whoever waits for it.

@@ -22,6 +22,7 @@ func (c *Conn) detach(old *Node) {
 	regs := old.watches.removeOwner(c)
 	old.fsm.mu.RUnlock()
 	c.events.push(Event{Type: EventSession, State: StateDisconnected}, false)
+	c.lostTouch(-1)
 	go c.reattach(old, cut, regs)
 }
 

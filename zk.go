@@ -240,6 +240,7 @@ type Node struct {
 	counterLimit uint32
 
 	ticks       atomic.Uint64 // housekeeping rounds completed, for Stats
+	contact     atomic.Int64  // node-clock ns when the leader last heard of this node's sessions
 	barrierTerm atomic.Uint64 // the last term in which this node, leading, applied a barrier
 
 	leaderMu    sync.Mutex
@@ -291,6 +292,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		counterLimit: defaultCounterLimit,
 	}
 	n.fsm = newFSM(n.watches, n)
+	n.contact.Store(n.clock.Now().UnixNano())
 	if err := n.startRaft(networked); err != nil {
 		n.closeStores()
 		n.closeTransport()
@@ -718,13 +720,17 @@ func (n *Node) housekeep(h *housekeeping, now time.Time) {
 	if !lead {
 		h.wasLeader = false
 		n.tracker.prune(n.fsm.liveSessions())
-		if len(ids) > 0 {
-			ctx, cancel := n.closingContext(n.cfg.TickTime)
-			n.reportSessions(ctx, ids)
-			cancel()
+		// Reported even when empty: the reply confirms this node is in
+		// touch, which OutOfTouch measures.
+		ctx, cancel := n.closingContext(n.cfg.TickTime)
+		if n.reportSessions(ctx, ids) {
+			n.contact.Store(now.UnixNano())
 		}
+		cancel()
+		n.checkContact(now)
 		return
 	}
+	n.contact.Store(now.UnixNano())
 	if !h.wasLeader {
 		// A new leader gives every session a fresh timeout.
 		n.tracker.reset(now)

@@ -295,3 +295,48 @@ func TestStalledFollowerDisk(t *testing.T) {
 	c.ResumeDisk(f)
 	c.WaitApplied(last)
 }
+
+// TestOutOfTouch: a Conn on a node cut off from the leader learns it is
+// out of touch before its session could expire, while a Conn on a node in
+// touch does not.
+func TestOutOfTouch(t *testing.T) {
+	c := zktest.NewCluster(t, 3)
+	ctx := ctxT(t)
+	f := follower(c)
+	cut := c.Connect(t, f)
+	fine := c.Connect(t, c.LeaderIndex())
+	lost := cut.OutOfTouch(ctx, zktest.SessionTimeout/2)
+	kept := fine.OutOfTouch(ctx, zktest.SessionTimeout/2)
+	c.Advance(2 * zktest.SessionTimeout)
+	select {
+	case <-lost:
+		t.Fatal("out of touch while in touch")
+	default:
+	}
+	var rest []int
+	for i := range c.Size() {
+		if i != f {
+			rest = append(rest, i)
+		}
+	}
+	c.Partition([]int{f}, rest)
+	c.Advance(zktest.SessionTimeout/2 + zktest.TickTime)
+	select {
+	case <-lost:
+	default:
+		t.Fatal("a Conn cut off for half its timeout was not told")
+	}
+	select {
+	case <-kept:
+		t.Fatal("the leader's Conn was told it is out of touch")
+	default:
+	}
+	// Ending the Conn closes the channel too.
+	ended := fine.OutOfTouch(ctx, time.Hour)
+	fine.Close()
+	select {
+	case <-ended:
+	case <-time.After(zktest.WaitTimeout):
+		t.Fatal("ending the Conn did not close OutOfTouch")
+	}
+}
