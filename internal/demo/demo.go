@@ -1,0 +1,65 @@
+// Package demo starts the embedded ensembles the programs under examples/
+// run on: real zkraft nodes in one process, on an in-memory network, with
+// nothing to set up.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/zkraft/zk"
+)
+
+// Cluster is an ensemble of nodes in this process.
+type Cluster struct {
+	Nodes []*zk.Node
+}
+
+// Start opens an n-node ensemble in memory with short timings, suited to
+// a demo that kills nodes and waits for sessions to expire.
+func Start(ctx context.Context, n int) (*Cluster, error) {
+	net := zk.NewMemNetwork()
+	var peers []zk.Peer
+	for i := range n {
+		peers = append(peers, zk.Peer{ID: fmt.Sprint(i + 1), Addr: fmt.Sprintf("node%d", i+1)})
+	}
+	c := &Cluster{Nodes: make([]*zk.Node, n)}
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			node, err := zk.Open(ctx, zk.Config{
+				ID: peers[i].ID, PeerAddr: peers[i].Addr, Peers: peers, Network: net,
+				TickTime: 100 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+			})
+			c.Nodes[i] = node
+			errs <- err
+		}()
+	}
+	var first error
+	for range n {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		c.Close()
+		return nil, first
+	}
+	return c, nil
+}
+
+// Connect opens a session on node i that moves to another node if node i
+// goes away.
+func (c *Cluster) Connect(ctx context.Context, i int, opts ...zk.ConnectOption) (*zk.Conn, error) {
+	return c.Nodes[i].Connect(ctx, append([]zk.ConnectOption{zk.WithFailover(c.Nodes...)}, opts...)...)
+}
+
+// Close stops every node.
+func (c *Cluster) Close() {
+	for _, n := range c.Nodes {
+		if n != nil {
+			n.Close()
+		}
+	}
+}
