@@ -477,7 +477,10 @@ func (n *Node) bootstrapConfig(trans raft.Transport) *raft.Configuration {
 func (n *Node) raftLogger(name string) hclog.Logger {
 	l := n.log.Named(name)
 	if n.quietRaft {
+		// Raft errors only, and each at most once a minute: a peer that is
+		// down makes raft fail heartbeats ten times a second.
 		l.SetLevel(hclog.Error)
+		l = newRepeatFilter(l, time.Minute)
 	}
 	return l
 }

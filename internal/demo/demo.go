@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/zkraft/zk"
 )
 
@@ -31,6 +33,9 @@ func Start(ctx context.Context, n int) (*Cluster, error) {
 			node, err := zk.Open(ctx, zk.Config{
 				ID: peers[i].ID, PeerAddr: peers[i].Addr, Peers: peers, Network: net,
 				TickTime: 100 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+				// Nodes the demo kills make raft log every failed heartbeat
+				// and election; the demo's own output tells the story.
+				Logger: hclog.NewNullLogger(),
 			})
 			c.Nodes[i] = node
 			errs <- err
