@@ -288,38 +288,14 @@ func (n *Node) leaderReadIndex(ctx context.Context) ([]byte, error) {
 	if n.barrierTerm.Load() != term {
 		// A new leader's commit index may lag until it commits an entry
 		// of its own term; a barrier does that and applies everything.
-		p, err := n.submitFuture(func() raft.Future { return r.Barrier(0) })
-		if err != nil {
+		if err := n.leaderFuture(ctx, func() raft.Future { return r.Barrier(0) }); err != nil {
 			return nil, err
-		}
-		select {
-		case out := <-p.done:
-			if errors.Is(out.err, raft.ErrNotLeader) || errors.Is(out.err, raft.ErrLeadershipLost) {
-				return nil, errNotLeader
-			}
-			if out.err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrConnectionLoss, out.err)
-			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
 		}
 		n.barrierTerm.Store(term)
 	}
 	idx := r.CommitIndex()
-	p, err := n.submitFuture(func() raft.Future { return r.VerifyLeader() })
-	if err != nil {
+	if err := n.leaderFuture(ctx, r.VerifyLeader); err != nil {
 		return nil, err
-	}
-	select {
-	case out := <-p.done:
-		if errors.Is(out.err, raft.ErrNotLeader) || errors.Is(out.err, raft.ErrLeadershipLost) {
-			return nil, errNotLeader
-		}
-		if out.err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrConnectionLoss, out.err)
-		}
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 	idx = n.lastFSMEntry(idx)
 	for n.fsm.applied.Load() < idx {
@@ -336,6 +312,28 @@ func (n *Node) leaderReadIndex(ctx context.Context) ([]byte, error) {
 		}
 	}
 	return binary.AppendVarint(nil, n.fsm.LastZxid()), nil
+}
+
+// leaderFuture runs a raft operation only a leader can do and waits for
+// it: errNotLeader if leadership is gone, ErrConnectionLoss if it failed
+// otherwise.
+func (n *Node) leaderFuture(ctx context.Context, start func() raft.Future) error {
+	p, err := n.submitFuture(start)
+	if err != nil {
+		return err
+	}
+	select {
+	case out := <-p.done:
+		switch {
+		case errors.Is(out.err, raft.ErrNotLeader), errors.Is(out.err, raft.ErrLeadershipLost):
+			return errNotLeader
+		case out.err != nil:
+			return fmt.Errorf("%w: %v", ErrConnectionLoss, out.err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // lastFSMEntry returns the index of the last log entry at or before idx
