@@ -115,11 +115,16 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	f.zxid.Store(f.lastZxid())
 	f.mu.Unlock()
 
+	f.wakeAll()
+	return out
+}
+
+// wakeAll wakes everything waiting for the FSM to move on.
+func (f *fsm) wakeAll() {
 	f.wakeMu.Lock()
 	close(f.wake)
 	f.wake = make(chan struct{})
 	f.wakeMu.Unlock()
-	return out
 }
 
 // waitCh returns a channel closed at the next applied batch.
@@ -491,6 +496,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.applied.Store(f.index)
 	f.zxid.Store(f.lastZxid())
 	f.watches.resetLog(f.lastZxid())
+	f.wakeAll()
 	if f.listener != nil {
 		for id := range old {
 			if _, ok := f.sessions[id]; !ok {

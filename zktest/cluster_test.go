@@ -340,3 +340,31 @@ func TestOutOfTouch(t *testing.T) {
 		t.Fatal("ending the Conn did not close OutOfTouch")
 	}
 }
+
+// TestCatchUpFromSnapshot: a node that comes back after the others have
+// compacted their logs catches up from a snapshot, and is open as soon as
+// it has installed it, with no later write needed to wake it.
+func TestCatchUpFromSnapshot(t *testing.T) {
+	c := zktest.NewCluster(t, 3, zktest.Configure(func(_ int, cfg *zk.Config) { cfg.TrailingLogs = 1 }))
+	ctx := ctxT(t)
+	f := follower(c)
+	c.Kill(f)
+	conn := c.Connect(t, c.LeaderIndex())
+	for range 5 {
+		if _, err := conn.Create(ctx, "/s", nil, zk.FlagSequence, open); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range c.Size() {
+		if n := c.Node(i); n != nil {
+			if err := n.Snapshot(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c.Restart(f) // fails after WaitTimeout if Open sleeps through the snapshot
+	kids, _, err := c.Connect(t, f).Children(ctx, "/")
+	if err != nil || len(kids) != 6 {
+		t.Fatalf("restarted node sees %v, %v", kids, err)
+	}
+}
