@@ -229,10 +229,13 @@ type Node struct {
 	observer  *raft.Observer
 	observeCh chan raft.Observation
 
-	// proposals: applyMu orders raft.Apply calls with their place in
-	// pending, so the completer sees futures in log order.
-	applyMu sync.Mutex
-	pending chan *pendingApply
+	// proposals: submitters hold applyMu for reading while they hand a
+	// future to raft and queue it on pending; Close and rollTerm hold it
+	// for writing. inflight counts the futures the completer has not
+	// resolved yet.
+	applyMu  sync.RWMutex
+	pending  chan *pendingApply
+	inflight atomic.Int64
 
 	// rollMu serialises rollTerm; counterLimit is the zxid counter at which
 	// the leader forces a new term.
@@ -326,7 +329,11 @@ func (n *Node) raftConfig() *raft.Config {
 	// forwarded by a follower returns only once that follower has applied
 	// it, so this bounds its latency.
 	rc.CommitTimeout = min(commitTimeout, timeout/4)
-	rc.BatchApplyCh = true
+	// Unbuffered: raft takes a future from Apply at once or answers it,
+	// where a buffered channel can strand futures when raft shuts down.
+	// Concurrent proposals still share one append: raft gathers all the
+	// Applies waiting when it takes one.
+	rc.BatchApplyCh = false
 	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
 	rc.SnapshotInterval = n.cfg.SnapshotInterval
 	rc.TrailingLogs = n.cfg.TrailingLogs
@@ -606,21 +613,23 @@ func (n *Node) submit(t *txn.Txn) (*pendingApply, error) {
 }
 
 func (n *Node) submitFuture(start func() raft.Future) (*pendingApply, error) {
-	n.applyMu.Lock()
-	defer n.applyMu.Unlock()
+	n.applyMu.RLock()
+	defer n.applyMu.RUnlock()
 	select {
 	case <-n.closing:
 		return nil, ErrClosing
 	default:
 	}
+	n.inflight.Add(1)
 	p := &pendingApply{f: start(), done: make(chan applyOutcome, 1)}
 	n.pending <- p
 	return p, nil
 }
 
-// complete waits for futures in the order they were submitted, which is
-// the order raft resolves them in, and hands each outcome to its caller:
-// one goroutine for every proposal in flight instead of one each.
+// complete waits for futures in about the order they were submitted,
+// which is about the order raft resolves them in, and hands each outcome
+// to its caller: one goroutine for every proposal in flight instead of
+// one each.
 func (n *Node) complete() {
 	defer n.wg.Done()
 	for p := range n.pending {
@@ -630,6 +639,18 @@ func (n *Node) complete() {
 			res, _ = af.Response().(*applyResult)
 		}
 		p.done <- applyOutcome{res, err}
+		n.inflight.Add(-1)
+	}
+}
+
+// drainProposals waits, for at most d, until raft has resolved every
+// future handed to it. Raft forgets futures still queued for its FSM when
+// it shuts down, which would leave the completer waiting forever, so Close
+// lets them finish first.
+func (n *Node) drainProposals(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for n.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // shutdown only: polling raft, which offers no wait
 	}
 }
 
@@ -860,6 +881,7 @@ func (n *Node) Close() error {
 		n.applyMu.Lock()
 		close(n.closing)
 		n.applyMu.Unlock()
+		n.drainProposals(2 * n.cfg.ElectionTimeout)
 		if r := n.r(); r != nil {
 			r.DeregisterObserver(n.observer)
 			if err := r.Shutdown().Error(); err != nil {
