@@ -629,10 +629,10 @@ func (c *Conn) Sync(ctx context.Context, path string) error {
 	n := c.node()
 	z, err := n.readIndex(ctx)
 	if err != nil {
-		return opErr("sync", path, err)
+		return opErr("sync", path, c.lost(err))
 	}
 	if err := n.waitApplied(ctx, z); err != nil {
-		return opErr("sync", path, err)
+		return opErr("sync", path, c.lost(err))
 	}
 	return nil
 }

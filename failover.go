@@ -3,6 +3,8 @@ package zk
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -60,6 +62,16 @@ func (c *Conn) reattach(old *Node, cut int64, regs []watchReg) {
 			return
 		}
 	}
+}
+
+// lost turns the ErrClosing of a node that went away under an operation
+// into ErrConnectionLoss while the Conn itself lives on (WithFailover):
+// the operation may or may not have happened, and the Conn moves on.
+func (c *Conn) lost(err error) error {
+	if errors.Is(err, ErrClosing) && len(c.failover) > 0 && !c.ended.Load() {
+		return fmt.Errorf("%w: its node closed", ErrConnectionLoss)
+	}
+	return err
 }
 
 // endDetached ends a Conn whose watches were taken off its old node.

@@ -200,7 +200,7 @@ func (c *Conn) write(ctx context.Context, multi bool, ops []Op) ([]opResult, int
 	}
 	res, err := c.node().propose(ctx, t)
 	if err != nil {
-		return nil, -1, err
+		return nil, -1, c.lost(err)
 	}
 	if res.err != nil {
 		return nil, -1, res.err
