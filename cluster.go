@@ -168,6 +168,9 @@ func (n *Node) handleCall(ctx context.Context, method byte, req []byte) ([]byte,
 		return append([]byte{replyOK}, body...), nil
 	case errors.Is(err, errNotLeader):
 		return []byte{replyNotLeader}, nil
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// Given up while raft held the txn: it may still commit.
+		return binary.AppendVarint([]byte{replyError}, int64(CodeConnectionLoss)), nil
 	default:
 		return binary.AppendVarint([]byte{replyError}, int64(CodeOf(err))), nil
 	}
