@@ -147,6 +147,11 @@ func (n *Node) callLeader(ctx context.Context, method byte, req []byte, local fu
 
 // handleCall serves the calls other nodes make to this one.
 func (n *Node) handleCall(ctx context.Context, method byte, req []byte) ([]byte, error) {
+	if n.r() == nil {
+		// The peer port opens before raft starts: a node that was just
+		// restarted may still be taken for the leader by the others.
+		return []byte{replyNotLeader}, nil
+	}
 	var (
 		body []byte
 		err  error
