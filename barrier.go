@@ -51,7 +51,7 @@ func (b *Barrier) Path() string { return b.path }
 // Conn's node going away is tried again, bounded by ctx; if ctx ends
 // first, the barrier may or may not be up.
 func (b *Barrier) Set(ctx context.Context) error {
-	if err := barrierEnsure(ctx, b.conn, b.path, b.acl); err != nil {
+	if err := recipeEnsurePath(ctx, b.conn, b.path, b.acl); err != nil {
 		return fmt.Errorf("zk: barrier %s: set: %w", b.path, err)
 	}
 	return nil
@@ -63,7 +63,7 @@ func (b *Barrier) Set(ctx context.Context) error {
 // If ctx ends first, the barrier may or may not be down.
 func (b *Barrier) Remove(ctx context.Context) error {
 	err := b.conn.Delete(ctx, b.path, AnyVersion)
-	for barrierRetry(ctx, b.conn, err) {
+	for recipeRetry(ctx, b.conn, err) {
 		err = b.conn.Delete(ctx, b.path, AnyVersion)
 	}
 	if err != nil && !errors.Is(err, ErrNoNode) {
@@ -78,7 +78,7 @@ func (b *Barrier) Remove(ctx context.Context) error {
 // wrapping ErrClosing or ErrSessionExpired if the Conn ends.
 func (b *Barrier) Wait(ctx context.Context) error {
 	err := b.conn.Sync(ctx, b.path)
-	for barrierRetry(ctx, b.conn, err) {
+	for recipeRetry(ctx, b.conn, err) {
 		err = b.conn.Sync(ctx, b.path)
 	}
 	if err != nil && !errors.Is(err, ErrNoNode) {
@@ -86,7 +86,7 @@ func (b *Barrier) Wait(ctx context.Context) error {
 	}
 	for {
 		ok, _, w, err := b.conn.ExistsW(ctx, b.path)
-		if barrierRetry(ctx, b.conn, err) {
+		if recipeRetry(ctx, b.conn, err) {
 			continue
 		}
 		if err != nil {
@@ -155,7 +155,6 @@ func (d *DoubleBarrier) Path() string { return d.path }
 const (
 	barrierReadyName  = "ready"
 	barrierPartPrefix = "p-"
-	barrierRetryPause = 10 * time.Millisecond
 )
 
 // Enter adds this participant and blocks until n participants have
@@ -185,14 +184,14 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 }
 
 func (d *DoubleBarrier) enter(ctx context.Context, name string) error {
-	if err := barrierEnsure(ctx, d.conn, d.path, d.acl); err != nil {
+	if err := recipeEnsurePath(ctx, d.conn, d.path, d.acl); err != nil {
 		return err
 	}
 	p := barrierJoin(d.path, name)
 	// The name is ours alone, so a create tried again after its reply was
 	// lost finds its own node (ErrNodeExists) at worst.
 	_, err := d.conn.Create(ctx, p, nil, FlagEphemeral, d.acl)
-	for barrierRetry(ctx, d.conn, err) {
+	for recipeRetry(ctx, d.conn, err) {
 		_, err = d.conn.Create(ctx, p, nil, FlagEphemeral, d.acl)
 	}
 	if err != nil && !errors.Is(err, ErrNodeExists) {
@@ -202,7 +201,7 @@ func (d *DoubleBarrier) enter(ctx context.Context, name string) error {
 		// The watch first, then the count: a ready node created after the
 		// count is seen by the watch.
 		ok, _, w, err := d.conn.ExistsW(ctx, d.ready)
-		if barrierRetry(ctx, d.conn, err) {
+		if recipeRetry(ctx, d.conn, err) {
 			continue
 		}
 		if err != nil {
@@ -220,7 +219,7 @@ func (d *DoubleBarrier) enter(ctx context.Context, name string) error {
 		}
 		if len(parts) >= d.n {
 			_, err := d.conn.Create(ctx, d.ready, nil, FlagPersistent, d.acl)
-			for barrierRetry(ctx, d.conn, err) {
+			for recipeRetry(ctx, d.conn, err) {
 				_, err = d.conn.Create(ctx, d.ready, nil, FlagPersistent, d.acl)
 			}
 			if err != nil && !errors.Is(err, ErrNodeExists) {
@@ -240,7 +239,7 @@ func (d *DoubleBarrier) abandon(ctx context.Context, name string) {
 	defer cancel()
 	p := barrierJoin(d.path, name)
 	err := d.conn.Delete(ctx, p, AnyVersion)
-	for barrierRetry(ctx, d.conn, err) {
+	for recipeRetry(ctx, d.conn, err) {
 		err = d.conn.Delete(ctx, p, AnyVersion)
 	}
 	d.mu.Lock()
@@ -254,7 +253,7 @@ func (d *DoubleBarrier) abandon(ctx context.Context, name string) {
 func (d *DoubleBarrier) participants(ctx context.Context) ([]string, error) {
 	for {
 		names, _, err := d.conn.Children(ctx, d.path)
-		if barrierRetry(ctx, d.conn, err) {
+		if recipeRetry(ctx, d.conn, err) {
 			continue
 		}
 		if errors.Is(err, ErrNoNode) {
@@ -319,7 +318,7 @@ func (d *DoubleBarrier) leave(ctx context.Context, me string) error {
 			wait = parts[0] // the others wait for the lowest
 		}
 		ok, _, w, err := d.conn.ExistsW(ctx, barrierJoin(d.path, wait))
-		if barrierRetry(ctx, d.conn, err) {
+		if recipeRetry(ctx, d.conn, err) {
 			continue
 		}
 		if err != nil {
@@ -348,7 +347,7 @@ func (d *DoubleBarrier) deleteLast(ctx context.Context, me string) error {
 			return d.delete(ctx, barrierJoin(d.path, me))
 		case errors.As(err, &me2) && me2.Index == 0 && errors.Is(err, ErrNoNode):
 			return nil // gone already (a lost reply of ours)
-		case barrierRetry(ctx, d.conn, err):
+		case recipeRetry(ctx, d.conn, err):
 			continue
 		}
 		return err
@@ -357,7 +356,7 @@ func (d *DoubleBarrier) deleteLast(ctx context.Context, me string) error {
 
 func (d *DoubleBarrier) delete(ctx context.Context, p string) error {
 	err := d.conn.Delete(ctx, p, AnyVersion)
-	for barrierRetry(ctx, d.conn, err) {
+	for recipeRetry(ctx, d.conn, err) {
 		err = d.conn.Delete(ctx, p, AnyVersion)
 	}
 	if err != nil && !errors.Is(err, ErrNoNode) {
@@ -388,45 +387,4 @@ func barrierNext(ctx context.Context, w <-chan Event) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// barrierRetry reports whether err leaves the Conn usable once it has
-// moved to another node, and then waits a little: the operation can be
-// tried again. It is false once ctx or the Conn has ended.
-func barrierRetry(ctx context.Context, conn *Conn, err error) bool {
-	if !errors.Is(err, ErrConnectionLoss) && !errors.Is(err, ErrClosing) {
-		return false
-	}
-	t := time.NewTimer(barrierRetryPause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return false
-	case <-conn.Done():
-		return false
-	}
-	select {
-	case <-conn.Done():
-		return false
-	default:
-		return ctx.Err() == nil
-	}
-}
-
-// barrierEnsure creates path and its missing parents as persistent nodes.
-func barrierEnsure(ctx context.Context, conn *Conn, path string, acl []ACL) error {
-	for i := 1; i <= len(path); i++ {
-		if i < len(path) && path[i] != '/' {
-			continue
-		}
-		_, err := conn.Create(ctx, path[:i], nil, FlagPersistent, acl)
-		for barrierRetry(ctx, conn, err) {
-			_, err = conn.Create(ctx, path[:i], nil, FlagPersistent, acl)
-		}
-		if err != nil && !errors.Is(err, ErrNodeExists) {
-			return err
-		}
-	}
-	return nil
 }

@@ -127,28 +127,6 @@ func electionCandidates(names []string) []electionCandidate {
 	return cs
 }
 
-// electionRetryPause is how long a Campaign or Resign waits before it retries a
-// write whose outcome was unknown.
-const electionRetryPause = 20 * time.Millisecond
-
-// electionPause waits electionRetryPause, or returns ctx's error if it ends first.
-func electionPause(ctx context.Context) error {
-	t := time.NewTimer(electionRetryPause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// electionRetryable reports whether err leaves the outcome of an operation
-// unknown while the Conn may go on: the operation can be tried again.
-func electionRetryable(ctx context.Context, err error) bool {
-	return errors.Is(err, ErrConnectionLoss) && ctx.Err() == nil
-}
-
 // Campaign enters value as a candidate and blocks until it is elected,
 // then returns the Leadership. Candidates are elected in the order their
 // nodes were created; a candidate waits on its predecessor alone.
@@ -191,7 +169,7 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (*Leadership, err
 	for {
 		names, _, err := e.conn.Children(ctx, e.path)
 		if err != nil {
-			if electionRetryable(ctx, err) {
+			if recipeUnknown(ctx, err) {
 				continue
 			}
 			return nil, e.abandon(ctx, prefix, err)
@@ -203,7 +181,7 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (*Leadership, err
 			// A create of ours whose outcome seemed unknown happened after
 			// all, late: it must not stand in line with us.
 			err := e.conn.Delete(ctx, e.path+"/"+cs[dup].name, AnyVersion)
-			if err != nil && !errors.Is(err, ErrNoNode) && !electionRetryable(ctx, err) {
+			if err != nil && !errors.Is(err, ErrNoNode) && !recipeUnknown(ctx, err) {
 				return nil, e.abandon(ctx, prefix, err)
 			}
 			continue
@@ -223,7 +201,7 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (*Leadership, err
 		case errors.Is(err, ErrNoNode):
 			continue // the predecessor left meanwhile: look again
 		case err != nil:
-			if electionRetryable(ctx, err) {
+			if recipeUnknown(ctx, err) {
 				continue
 			}
 			return nil, e.abandon(ctx, prefix, err)
@@ -252,28 +230,28 @@ func (e *Election) create(ctx context.Context, prefix string, value []byte) (nam
 		case err == nil:
 			return p[len(e.path)+1:], stat, false, nil
 		case errors.Is(err, ErrNoNode):
-			if err := e.ensurePath(ctx); err != nil {
+			if err := recipeEnsurePath(ctx, e.conn, e.path, e.acl); err != nil {
 				return "", nil, uncertain, err
 			}
 			continue
-		case !electionRetryable(ctx, err):
+		case !recipeUnknown(ctx, err):
 			return "", nil, uncertain || errors.Is(err, ErrConnectionLoss) || ctx.Err() != nil, err
 		}
 		uncertain = true
-		if err := electionPause(ctx); err != nil {
+		if err := recipePause(ctx); err != nil {
 			return "", nil, true, err
 		}
 		// The create may have happened: find the node by its prefix,
 		// after Sync so that this node has applied it if it did.
 		if err := e.conn.Sync(ctx, e.path); err != nil {
-			if electionRetryable(ctx, err) {
+			if recipeUnknown(ctx, err) {
 				continue
 			}
 			return "", nil, true, err
 		}
 		mine, err := e.mine(ctx, prefix)
 		if err != nil {
-			if electionRetryable(ctx, err) {
+			if recipeUnknown(ctx, err) {
 				continue
 			}
 			return "", nil, true, err
@@ -291,7 +269,7 @@ func (e *Election) create(ctx context.Context, prefix string, value []byte) (nam
 		}
 		_, stat, err = e.conn.Get(ctx, e.path+"/"+mine[0].name)
 		if err != nil {
-			if electionRetryable(ctx, err) {
+			if recipeUnknown(ctx, err) {
 				continue
 			}
 			return "", nil, true, err
@@ -313,25 +291,6 @@ func (e *Election) mine(ctx context.Context, prefix string) ([]electionCandidate
 	return slices.DeleteFunc(cs, func(c electionCandidate) bool { return !strings.HasPrefix(c.name, prefix) }), nil
 }
 
-// ensurePath creates the election path and its missing parents.
-func (e *Election) ensurePath(ctx context.Context) error {
-	parts := strings.Split(e.path, "/")[1:]
-	p := ""
-	for _, part := range parts {
-		p += "/" + part
-		for {
-			_, err := e.conn.Create(ctx, p, nil, FlagPersistent, e.acl)
-			if err == nil || errors.Is(err, ErrNodeExists) {
-				break
-			}
-			if !electionRetryable(ctx, err) {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // abandon removes the candidate nodes named with prefix, after Campaign
 // failed with cause, and returns the error Campaign returns. When ctx has
 // ended it removes them with a fresh deadline.
@@ -350,7 +309,7 @@ func (e *Election) abandon(ctx context.Context, prefix string, cause error) erro
 			// With the session ended, its ephemeral node is gone too.
 			return fmt.Errorf("zk: election %s: %w", e.path, cause)
 		}
-		if !electionRetryable(cctx, err) || electionPause(cctx) != nil {
+		if !recipeUnknown(cctx, err) || recipePause(cctx) != nil {
 			return errors.Join(fmt.Errorf("zk: election %s: %w", e.path, cause),
 				fmt.Errorf("zk: election %s: could not remove candidate %s*: %w", e.path, prefix, err))
 		}
@@ -530,8 +489,8 @@ func (l *Leadership) Resign(ctx context.Context) error {
 			return nil
 		case errors.Is(err, ErrSessionExpired):
 			return nil
-		case electionRetryable(ctx, err):
-			if err := electionPause(ctx); err != nil {
+		case recipeUnknown(ctx, err):
+			if err := recipePause(ctx); err != nil {
 				return fmt.Errorf("zk: resign %s: %w", l.Path, err)
 			}
 		case errors.Is(err, ErrClosing) && l.conn.State() == StateClosed:
@@ -553,7 +512,7 @@ func (e *Election) Leader(ctx context.Context) (value []byte, token int64, err e
 			return nil, 0, fmt.Errorf("zk: election %s: %w", e.path, ErrNoLeader)
 		case err == nil:
 			return rec.Value, rec.Token, nil
-		case electionRetryable(ctx, err):
+		case recipeUnknown(ctx, err):
 			continue
 		default:
 			return nil, 0, fmt.Errorf("zk: election %s: %w", e.path, err)
@@ -639,7 +598,7 @@ func (e *Election) Observe(ctx context.Context) <-chan LeaderRecord {
 		for {
 			rec, w, err := e.leader(ctx, true)
 			if err != nil {
-				if electionRetryable(ctx, err) {
+				if recipeUnknown(ctx, err) {
 					continue
 				}
 				return

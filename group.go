@@ -76,7 +76,7 @@ func (g *Group) Join(ctx context.Context, name string, data []byte) (*Membership
 			return &Membership{g: g, name: name, path: p}, nil
 		case errors.Is(err, ErrNoNode) && !ensured:
 			ensured = true
-			if err := groupEnsurePath(ctx, g.conn, g.path, g.acl); err != nil {
+			if err := recipeEnsurePath(ctx, g.conn, g.path, g.acl); err != nil {
 				return nil, fmt.Errorf("zk: group %s: join %s: %w", g.path, name, err)
 			}
 			continue
@@ -86,7 +86,7 @@ func (g *Group) Join(ctx context.Context, name string, data []byte) (*Membership
 			if st, oerr := m.owned(ctx); oerr == nil && st != nil {
 				return m, nil
 			}
-		case treeCacheRetry(ctx, g.conn, err):
+		case recipeRetry(ctx, g.conn, err):
 			retried = true
 			continue
 		}
@@ -94,31 +94,11 @@ func (g *Group) Join(ctx context.Context, name string, data []byte) (*Membership
 	}
 }
 
-// groupEnsurePath creates path and its missing parents as persistent nodes.
-func groupEnsurePath(ctx context.Context, conn *Conn, path string, acl []ACL) error {
-	if path == "/" {
-		return nil
-	}
-	for i := 1; i <= len(path); i++ {
-		if i < len(path) && path[i] != '/' {
-			continue
-		}
-		_, err := conn.Create(ctx, path[:i], nil, FlagPersistent, acl)
-		for treeCacheRetry(ctx, conn, err) {
-			_, err = conn.Create(ctx, path[:i], nil, FlagPersistent, acl)
-		}
-		if err != nil && !errors.Is(err, ErrNodeExists) {
-			return err
-		}
-	}
-	return nil
-}
-
 // owned returns the member node's Stat if it exists and belongs to this
 // Conn's session, else nil.
 func (m *Membership) owned(ctx context.Context) (*Stat, error) {
 	_, st, err := m.g.conn.Get(ctx, m.path)
-	for treeCacheRetry(ctx, m.g.conn, err) {
+	for recipeRetry(ctx, m.g.conn, err) {
 		_, st, err = m.g.conn.Get(ctx, m.path)
 	}
 	if errors.Is(err, ErrNoNode) {
@@ -146,7 +126,7 @@ func (m *Membership) Update(ctx context.Context, data []byte) error {
 			return fmt.Errorf("zk: group %s: update %s: not a member: %w", m.g.path, m.name, ErrNoNode)
 		}
 		_, err = m.g.conn.Set(ctx, m.path, data, st.Version)
-		if errors.Is(err, ErrBadVersion) || treeCacheRetry(ctx, m.g.conn, err) {
+		if errors.Is(err, ErrBadVersion) || recipeRetry(ctx, m.g.conn, err) {
 			continue // a concurrent Update of ours: read the version again
 		}
 		if err != nil {
@@ -171,7 +151,7 @@ func (m *Membership) Leave(ctx context.Context) error {
 			return nil
 		}
 		err = m.g.conn.Delete(ctx, m.path, st.Version)
-		if errors.Is(err, ErrBadVersion) || treeCacheRetry(ctx, m.g.conn, err) {
+		if errors.Is(err, ErrBadVersion) || recipeRetry(ctx, m.g.conn, err) {
 			continue
 		}
 		if err != nil && !errors.Is(err, ErrNoNode) {
@@ -190,7 +170,7 @@ func (m *Membership) Leave(ctx context.Context) error {
 // (on any node), call Sync on the group's path first.
 func (g *Group) Members(ctx context.Context) (map[string][]byte, error) {
 	names, _, err := g.conn.Children(ctx, g.path)
-	for treeCacheRetry(ctx, g.conn, err) {
+	for recipeRetry(ctx, g.conn, err) {
 		names, _, err = g.conn.Children(ctx, g.path)
 	}
 	if errors.Is(err, ErrNoNode) {
@@ -202,7 +182,7 @@ func (g *Group) Members(ctx context.Context) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(names))
 	for _, name := range names {
 		data, _, err := g.conn.Get(ctx, treeCacheJoin(g.path, name))
-		for treeCacheRetry(ctx, g.conn, err) {
+		for recipeRetry(ctx, g.conn, err) {
 			data, _, err = g.conn.Get(ctx, treeCacheJoin(g.path, name))
 		}
 		if errors.Is(err, ErrNoNode) {

@@ -37,9 +37,6 @@ const (
 	// lockMinCleanup bounds, at least, how long a cancelled Lock keeps
 	// trying to remove its node.
 	lockMinCleanup = 5 * time.Second
-	// lockRetryPause is how long a lock waits before it retries a write
-	// whose outcome was unknown.
-	lockRetryPause = 20 * time.Millisecond
 )
 
 // lockCandidate is a parsed lock node name.
@@ -113,24 +110,6 @@ func lockAmong(n int) lockRule {
 	}
 }
 
-// lockPause waits lockRetryPause, or returns ctx's error if it ends first.
-func lockPause(ctx context.Context) error {
-	t := time.NewTimer(lockRetryPause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// lockRetryable reports whether err leaves the outcome of an operation
-// unknown while the Conn may go on: the operation can be tried again.
-func lockRetryable(ctx context.Context, err error) bool {
-	return errors.Is(err, ErrConnectionLoss) && ctx.Err() == nil
-}
-
 // lockConnEnded returns the error that matches how conn ended.
 func lockConnEnded(conn *Conn) error {
 	if conn.State() == StateExpired {
@@ -185,7 +164,7 @@ func (q *lockQueue) acquire(ctx context.Context, kind string, rule lockRule, try
 	for {
 		names, _, err := q.conn.Children(ctx, q.path)
 		if err != nil {
-			if lockRetryable(ctx, err) {
+			if recipeUnknown(ctx, err) {
 				continue
 			}
 			return nil, q.abandon(ctx, id, err)
@@ -197,7 +176,7 @@ func (q *lockQueue) acquire(ctx context.Context, kind string, rule lockRule, try
 			// A create of ours whose outcome seemed unknown happened after
 			// all, late: it must not stand in line with us.
 			err := q.conn.Delete(ctx, q.path+"/"+cs[dup].name, AnyVersion)
-			if err != nil && !errors.Is(err, ErrNoNode) && !lockRetryable(ctx, err) {
+			if err != nil && !errors.Is(err, ErrNoNode) && !recipeUnknown(ctx, err) {
 				return nil, q.abandon(ctx, id, err)
 			}
 			continue
@@ -240,7 +219,7 @@ func (q *lockQueue) acquire(ctx context.Context, kind string, rule lockRule, try
 			}
 		}
 		if err != nil {
-			if lockRetryable(ctx, err) {
+			if recipeUnknown(ctx, err) {
 				continue
 			}
 			return nil, q.abandon(ctx, id, err)
@@ -270,28 +249,28 @@ func (q *lockQueue) create(ctx context.Context, prefix string) (name string, sta
 		case err == nil:
 			return p[len(q.path)+1:], stat, false, nil
 		case errors.Is(err, ErrNoNode):
-			if err := q.ensurePath(ctx); err != nil {
+			if err := recipeEnsurePath(ctx, q.conn, q.path, q.acl); err != nil {
 				return "", nil, uncertain, err
 			}
 			continue
-		case !lockRetryable(ctx, err):
+		case !recipeUnknown(ctx, err):
 			return "", nil, uncertain || errors.Is(err, ErrConnectionLoss) || ctx.Err() != nil, err
 		}
 		uncertain = true
-		if err := lockPause(ctx); err != nil {
+		if err := recipePause(ctx); err != nil {
 			return "", nil, true, err
 		}
 		// The create may have happened: find the node by its id, after
 		// Sync so that this node has applied it if it did.
 		if err := q.conn.Sync(ctx, q.path); err != nil {
-			if lockRetryable(ctx, err) {
+			if recipeUnknown(ctx, err) {
 				continue
 			}
 			return "", nil, true, err
 		}
 		mine, err := q.mine(ctx, id)
 		if err != nil {
-			if lockRetryable(ctx, err) {
+			if recipeUnknown(ctx, err) {
 				continue
 			}
 			return "", nil, true, err
@@ -309,7 +288,7 @@ func (q *lockQueue) create(ctx context.Context, prefix string) (name string, sta
 		}
 		_, stat, err = q.conn.Get(ctx, q.path+"/"+mine[0].name)
 		if err != nil {
-			if lockRetryable(ctx, err) {
+			if recipeUnknown(ctx, err) {
 				continue
 			}
 			return "", nil, true, err
@@ -329,24 +308,6 @@ func (q *lockQueue) mine(ctx context.Context, id string) ([]lockCandidate, error
 	}
 	cs := lockCandidates(names)
 	return slices.DeleteFunc(cs, func(c lockCandidate) bool { return !strings.HasPrefix(c.name, id) }), nil
-}
-
-// ensurePath creates the lock's path and its missing parents.
-func (q *lockQueue) ensurePath(ctx context.Context) error {
-	p := ""
-	for _, part := range strings.Split(q.path, "/")[1:] {
-		p += "/" + part
-		for {
-			_, err := q.conn.Create(ctx, p, nil, FlagPersistent, q.acl)
-			if err == nil || errors.Is(err, ErrNodeExists) {
-				break
-			}
-			if !lockRetryable(ctx, err) {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // removeMine deletes the nodes whose names start with id.
@@ -377,7 +338,7 @@ func (q *lockQueue) removeWithin(ctx context.Context, id string) error {
 		if err == nil || errors.Is(err, ErrClosing) || errors.Is(err, ErrSessionExpired) {
 			return nil
 		}
-		if !lockRetryable(cctx, err) || lockPause(cctx) != nil {
+		if !recipeUnknown(cctx, err) || recipePause(cctx) != nil {
 			return err
 		}
 	}
@@ -515,8 +476,8 @@ func (h *lockHold) release(ctx context.Context) error {
 			return nil
 		case errors.Is(err, ErrSessionExpired):
 			return nil // the session's end deleted the node
-		case lockRetryable(ctx, err):
-			if err := lockPause(ctx); err != nil {
+		case recipeUnknown(ctx, err):
+			if err := recipePause(ctx); err != nil {
 				return fmt.Errorf("zk: unlock %s: %w", h.path, err)
 			}
 		case errors.Is(err, ErrClosing) && conn.State() == StateClosed:

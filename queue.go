@@ -181,9 +181,6 @@ const (
 	queueTokenLen = 16
 	// queueSeqLen is the length of a sequence suffix.
 	queueSeqLen = 10
-	// queueRetryPause is how long the recipe waits before it tries again
-	// an operation cut off by the Conn's node going away.
-	queueRetryPause = 10 * time.Millisecond
 )
 
 var (
@@ -277,30 +274,6 @@ func queueDigits(s string) bool {
 	return err == nil
 }
 
-// queueRetry reports whether err leaves the Conn usable once it has moved
-// to another node, and then waits a little: the operation can be tried
-// again. It is false once ctx or the Conn has ended.
-func queueRetry(ctx context.Context, conn *Conn, err error) bool {
-	if !errors.Is(err, ErrConnectionLoss) && !errors.Is(err, ErrClosing) {
-		return false
-	}
-	t := time.NewTimer(queueRetryPause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return false
-	case <-conn.Done():
-		return false
-	}
-	select {
-	case <-conn.Done():
-		return false
-	default:
-		return ctx.Err() == nil
-	}
-}
-
 // queueUnknown reports whether a write that failed with err may
 // nevertheless have happened.
 func queueUnknown(err error) bool {
@@ -316,25 +289,6 @@ func queueUnknown(err error) bool {
 // caller's ctx ended, for the session timeout (at least 5s).
 func (q *queueCore) settleCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), max(q.conn.SessionTimeout(), 5*time.Second))
-}
-
-// ensure creates the queue's path, its missing parents and its receipts
-// child, as persistent nodes.
-func (q *queueCore) ensure(ctx context.Context) error {
-	p := q.receipts
-	for i := 1; i <= len(p); i++ {
-		if i < len(p) && p[i] != '/' {
-			continue
-		}
-		_, err := q.conn.Create(ctx, p[:i], nil, FlagPersistent, q.acl)
-		for queueRetry(ctx, q.conn, err) {
-			_, err = q.conn.Create(ctx, p[:i], nil, FlagPersistent, q.acl)
-		}
-		if err != nil && !errors.Is(err, ErrNodeExists) {
-			return err
-		}
-	}
-	return nil
 }
 
 // settle decides whether a write that carried CreateOp(receipt,
@@ -372,12 +326,12 @@ func (q *queueCore) settle(ctx context.Context, receipt string) (applied bool, e
 			// No receipts child yet: create it, and fence the write off
 			// all the same, for it may still come.
 			ensured = true
-			if err := q.ensure(ctx); err != nil {
+			if err := recipeEnsurePath(ctx, q.conn, q.receipts, q.acl); err != nil {
 				return false, err
 			}
 			continue
 		}
-		if queueRetry(ctx, q.conn, err) {
+		if recipeRetry(ctx, q.conn, err) {
 			continue
 		}
 		return false, err
@@ -390,7 +344,7 @@ func (q *queueCore) dropReceipt(ctx context.Context, receipt string) {
 	ctx, cancel := q.settleCtx(ctx)
 	defer cancel()
 	err := q.conn.Delete(ctx, receipt, AnyVersion)
-	for queueRetry(ctx, q.conn, err) {
+	for recipeRetry(ctx, q.conn, err) {
 		err = q.conn.Delete(ctx, receipt, AnyVersion)
 	}
 }
@@ -414,7 +368,7 @@ func (q *queueCore) put(ctx context.Context, name string, data []byte) error {
 		if !queueUnknown(err) {
 			if errors.Is(err, ErrNoNode) && !ensured {
 				ensured = true
-				if err := q.ensure(ctx); err != nil {
+				if err := recipeEnsurePath(ctx, q.conn, q.receipts, q.acl); err != nil {
 					return fmt.Errorf("zk: queue %s: put: %w", q.path, err)
 				}
 				continue
@@ -427,7 +381,7 @@ func (q *queueCore) put(ctx context.Context, name string, data []byte) error {
 			return fmt.Errorf("zk: queue %s: put: outcome unknown: %w", q.path, errors.Join(err, serr))
 		case applied:
 			return nil
-		case ctx.Err() != nil || !queueRetry(ctx, q.conn, err):
+		case ctx.Err() != nil || !recipeRetry(ctx, q.conn, err):
 			return fmt.Errorf("zk: queue %s: put: not added: %w", q.path, err)
 		}
 	}
@@ -437,7 +391,7 @@ func (q *queueCore) put(ctx context.Context, name string, data []byte) error {
 func (q *queueCore) take(ctx context.Context, block bool) ([]byte, error) {
 	for {
 		names, _, err := q.conn.Children(ctx, q.path)
-		if queueRetry(ctx, q.conn, err) {
+		if recipeRetry(ctx, q.conn, err) {
 			continue
 		}
 		if err != nil && !errors.Is(err, ErrNoNode) {
@@ -473,7 +427,7 @@ func (q *queueCore) wait(ctx context.Context) error {
 				continue // created meanwhile: watch its children
 			}
 		}
-		if queueRetry(ctx, q.conn, err) {
+		if recipeRetry(ctx, q.conn, err) {
 			continue
 		}
 		if err != nil {
@@ -508,7 +462,7 @@ func (q *queueCore) takeItem(ctx context.Context, name string) ([]byte, bool, er
 		if errors.Is(err, ErrNoNode) {
 			return nil, false, nil
 		}
-		if queueRetry(ctx, q.conn, err) {
+		if recipeRetry(ctx, q.conn, err) {
 			continue
 		}
 		if err != nil {
@@ -529,7 +483,7 @@ func (q *queueCore) takeItem(ctx context.Context, name string) ([]byte, bool, er
 				continue // changed under us: read it again
 			case errors.As(err, &me) && me.Index == 1 && errors.Is(err, ErrNoNode) && !ensured:
 				ensured = true
-				if err := q.ensure(ctx); err != nil {
+				if err := recipeEnsurePath(ctx, q.conn, q.receipts, q.acl); err != nil {
 					return nil, false, err
 				}
 				continue
@@ -542,7 +496,7 @@ func (q *queueCore) takeItem(ctx context.Context, name string) ([]byte, bool, er
 			return nil, false, fmt.Errorf("outcome unknown: %w", errors.Join(err, serr))
 		case applied:
 			return data, true, nil
-		case ctx.Err() != nil || !queueRetry(ctx, q.conn, err):
+		case ctx.Err() != nil || !recipeRetry(ctx, q.conn, err):
 			return nil, false, fmt.Errorf("not taken: %w", err)
 		}
 	}
@@ -552,7 +506,7 @@ func (q *queueCore) takeItem(ctx context.Context, name string) ([]byte, bool, er
 func (q *queueCore) len(ctx context.Context) (int, error) {
 	for {
 		names, _, err := q.conn.Children(ctx, q.path)
-		if queueRetry(ctx, q.conn, err) {
+		if recipeRetry(ctx, q.conn, err) {
 			continue
 		}
 		if errors.Is(err, ErrNoNode) {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // TreeEventType is the kind of a TreeEvent.
@@ -276,35 +275,9 @@ func (tc *TreeCache) Close() error {
 func (tc *TreeCache) addWatch() (<-chan Event, error) {
 	for {
 		ev, err := tc.conn.AddWatch(tc.ctx, tc.path, AddWatchModePersistentRecursive)
-		if !treeCacheRetry(tc.ctx, tc.conn, err) {
+		if !recipeRetry(tc.ctx, tc.conn, err) {
 			return ev, err
 		}
-	}
-}
-
-// treeCacheRetry reports whether an operation that failed with err should
-// be tried again, after a short pause: when err may only mean that the
-// Conn's node went away under an operation in flight, while the Conn
-// itself lives on and moves to another node (WithFailover). It returns
-// false once the Conn has ended or ctx has.
-func treeCacheRetry(ctx context.Context, conn *Conn, err error) bool {
-	if !errors.Is(err, ErrClosing) && !errors.Is(err, ErrConnectionLoss) {
-		return false
-	}
-	t := time.NewTimer(10 * time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-conn.Done():
-		return false
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-	}
-	select {
-	case <-conn.Done():
-		return false
-	default:
-		return true
 	}
 }
 
@@ -386,7 +359,7 @@ func (tc *TreeCache) run(ev <-chan Event) {
 // Stat.
 func (tc *TreeCache) get(path string) ([]byte, *Stat, error) {
 	data, st, err := tc.conn.Get(tc.ctx, path)
-	for treeCacheRetry(tc.ctx, tc.conn, err) {
+	for recipeRetry(tc.ctx, tc.conn, err) {
 		data, st, err = tc.conn.Get(tc.ctx, path)
 	}
 	if errors.Is(err, ErrNoNode) || errors.Is(err, ErrNoAuth) {
@@ -438,7 +411,7 @@ func (tc *TreeCache) apply(e Event) error {
 	if st != nil && st.Mzxid < z {
 		// The node answered from before the event: catch up and look again.
 		err := tc.conn.Sync(tc.ctx, p)
-		for treeCacheRetry(tc.ctx, tc.conn, err) {
+		for recipeRetry(tc.ctx, tc.conn, err) {
 			err = tc.conn.Sync(tc.ctx, p)
 		}
 		if err != nil {
@@ -541,7 +514,7 @@ func (tc *TreeCache) resync(marker TreeEventType) error {
 		}
 		read[p] = &CachedNode{Data: data, Stat: *st}
 		names, _, err := tc.conn.Children(tc.ctx, p)
-		for treeCacheRetry(tc.ctx, tc.conn, err) {
+		for recipeRetry(tc.ctx, tc.conn, err) {
 			names, _, err = tc.conn.Children(tc.ctx, p)
 		}
 		if errors.Is(err, ErrNoNode) || errors.Is(err, ErrNoAuth) {
