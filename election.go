@@ -158,7 +158,7 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (*Leadership, err
 		return nil, fmt.Errorf("zk: election %s: %w", e.path, err)
 	}
 	prefix := electionNodePrefix + hex.EncodeToString(rnd[:]) + electionNodeInfix
-	me, stat, uncertain, err := e.create(ctx, prefix, value)
+	me, stat, uncertain, err := recipeCreate(ctx, e.conn, e.path, prefix, prefix, value, e.acl)
 	if err != nil {
 		if !uncertain && ctx.Err() == nil {
 			// Every create failed for sure: there is nothing to remove.
@@ -220,77 +220,6 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (*Leadership, err
 	}
 }
 
-// create creates the candidate node, and the election path if missing.
-// It returns the node's name and Stat; on error, uncertain says whether
-// a create may have happened.
-func (e *Election) create(ctx context.Context, prefix string, value []byte) (name string, stat *Stat, uncertain bool, err error) {
-	for {
-		p, stat, err := e.conn.CreateStat(ctx, e.path+"/"+prefix, value, FlagEphemeralSequential, e.acl)
-		switch {
-		case err == nil:
-			return p[len(e.path)+1:], stat, false, nil
-		case errors.Is(err, ErrNoNode):
-			if err := recipeEnsurePath(ctx, e.conn, e.path, e.acl); err != nil {
-				return "", nil, uncertain, err
-			}
-			continue
-		case !recipeUnknown(ctx, err):
-			return "", nil, uncertain || errors.Is(err, ErrConnectionLoss) || ctx.Err() != nil, err
-		}
-		uncertain = true
-		if err := recipePause(ctx); err != nil {
-			return "", nil, true, err
-		}
-		// The create may have happened: find the node by its prefix,
-		// after Sync so that this node has applied it if it did.
-		if err := e.conn.Sync(ctx, e.path); err != nil {
-			if recipeUnknown(ctx, err) {
-				continue
-			}
-			return "", nil, true, err
-		}
-		mine, err := e.mine(ctx, prefix)
-		if err != nil {
-			if recipeUnknown(ctx, err) {
-				continue
-			}
-			return "", nil, true, err
-		}
-		if len(mine) == 0 {
-			uncertain = false // it did not happen: create again
-			continue
-		}
-		// Keep the first; a second can only come from a retry that
-		// raced an earlier create, and must go.
-		for _, c := range mine[1:] {
-			if err := e.conn.Delete(ctx, e.path+"/"+c.name, AnyVersion); err != nil && !errors.Is(err, ErrNoNode) {
-				return "", nil, true, err
-			}
-		}
-		_, stat, err = e.conn.Get(ctx, e.path+"/"+mine[0].name)
-		if err != nil {
-			if recipeUnknown(ctx, err) {
-				continue
-			}
-			return "", nil, true, err
-		}
-		return mine[0].name, stat, false, nil
-	}
-}
-
-// mine returns the candidate nodes whose names start with prefix.
-func (e *Election) mine(ctx context.Context, prefix string) ([]electionCandidate, error) {
-	names, _, err := e.conn.Children(ctx, e.path)
-	if err != nil {
-		if errors.Is(err, ErrNoNode) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	cs := electionCandidates(names)
-	return slices.DeleteFunc(cs, func(c electionCandidate) bool { return !strings.HasPrefix(c.name, prefix) }), nil
-}
-
 // abandon removes the candidate nodes named with prefix, after Campaign
 // failed with cause, and returns the error Campaign returns. When ctx has
 // ended it removes them with a fresh deadline.
@@ -304,7 +233,7 @@ func (e *Election) abandon(ctx context.Context, prefix string, cause error) erro
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(e.conn.SessionTimeout(), electionMinCleanup))
 	defer cancel()
 	for {
-		err := e.removeMine(cctx, prefix)
+		err := recipeRemoveOwned(cctx, e.conn, e.path, prefix)
 		if err == nil || errors.Is(err, ErrClosing) || errors.Is(err, ErrSessionExpired) {
 			// With the session ended, its ephemeral node is gone too.
 			return fmt.Errorf("zk: election %s: %w", e.path, cause)
@@ -314,22 +243,6 @@ func (e *Election) abandon(ctx context.Context, prefix string, cause error) erro
 				fmt.Errorf("zk: election %s: could not remove candidate %s*: %w", e.path, prefix, err))
 		}
 	}
-}
-
-func (e *Election) removeMine(ctx context.Context, prefix string) error {
-	if err := e.conn.Sync(ctx, e.path); err != nil && !errors.Is(err, ErrNoNode) {
-		return err
-	}
-	mine, err := e.mine(ctx, prefix)
-	if err != nil {
-		return err
-	}
-	for _, c := range mine {
-		if err := e.conn.Delete(ctx, e.path+"/"+c.name, AnyVersion); err != nil && !errors.Is(err, ErrNoNode) {
-			return err
-		}
-	}
-	return nil
 }
 
 // lead starts the Leadership of the elected candidate me.
@@ -483,7 +396,7 @@ func (l *Leadership) Resign(ctx context.Context) error {
 		case err == nil, errors.Is(err, ErrNoNode):
 			// A create of this Campaign that seemed lost may yet have
 			// happened, late, behind this node: it must go too.
-			if err := l.election.removeMine(ctx, l.prefix); err != nil && !errors.Is(err, ErrSessionExpired) {
+			if err := recipeRemoveOwned(ctx, l.election.conn, l.election.path, l.prefix); err != nil && !errors.Is(err, ErrSessionExpired) {
 				return fmt.Errorf("zk: resign %s: %w", l.Path, err)
 			}
 			return nil

@@ -153,7 +153,7 @@ func (q *lockQueue) acquire(ctx context.Context, kind string, rule lockRule, try
 	}
 	prefix := lockNodePrefix + hex.EncodeToString(rnd[:]) + "-" + kind + "-"
 	id := prefix[:len(prefix)-len(kind)-1] // the names of this call's nodes start with id
-	me, stat, uncertain, err := q.create(ctx, prefix)
+	me, stat, uncertain, err := recipeCreate(ctx, q.conn, q.path, prefix, id, nil, q.acl)
 	if err != nil {
 		if !uncertain && ctx.Err() == nil {
 			// Every create failed for sure: there is nothing to remove.
@@ -238,95 +238,6 @@ func (q *lockQueue) acquire(ctx context.Context, kind string, rule lockRule, try
 	}
 }
 
-// create creates the caller's node, and the lock's path if missing. It
-// returns the node's name and Stat; on error, uncertain says whether a
-// create may have happened.
-func (q *lockQueue) create(ctx context.Context, prefix string) (name string, stat *Stat, uncertain bool, err error) {
-	id := prefix[:strings.LastIndexByte(prefix[:len(prefix)-1], '-')+1]
-	for {
-		p, stat, err := q.conn.CreateStat(ctx, q.path+"/"+prefix, nil, FlagEphemeralSequential, q.acl)
-		switch {
-		case err == nil:
-			return p[len(q.path)+1:], stat, false, nil
-		case errors.Is(err, ErrNoNode):
-			if err := recipeEnsurePath(ctx, q.conn, q.path, q.acl); err != nil {
-				return "", nil, uncertain, err
-			}
-			continue
-		case !recipeUnknown(ctx, err):
-			return "", nil, uncertain || errors.Is(err, ErrConnectionLoss) || ctx.Err() != nil, err
-		}
-		uncertain = true
-		if err := recipePause(ctx); err != nil {
-			return "", nil, true, err
-		}
-		// The create may have happened: find the node by its id, after
-		// Sync so that this node has applied it if it did.
-		if err := q.conn.Sync(ctx, q.path); err != nil {
-			if recipeUnknown(ctx, err) {
-				continue
-			}
-			return "", nil, true, err
-		}
-		mine, err := q.mine(ctx, id)
-		if err != nil {
-			if recipeUnknown(ctx, err) {
-				continue
-			}
-			return "", nil, true, err
-		}
-		if len(mine) == 0 {
-			uncertain = false // it did not happen: create again
-			continue
-		}
-		// Keep the first; a second can only come from a retry that raced
-		// an earlier create, and must go.
-		for _, c := range mine[1:] {
-			if err := q.conn.Delete(ctx, q.path+"/"+c.name, AnyVersion); err != nil && !errors.Is(err, ErrNoNode) {
-				return "", nil, true, err
-			}
-		}
-		_, stat, err = q.conn.Get(ctx, q.path+"/"+mine[0].name)
-		if err != nil {
-			if recipeUnknown(ctx, err) {
-				continue
-			}
-			return "", nil, true, err
-		}
-		return mine[0].name, stat, false, nil
-	}
-}
-
-// mine returns the lock nodes whose names start with id.
-func (q *lockQueue) mine(ctx context.Context, id string) ([]lockCandidate, error) {
-	names, _, err := q.conn.Children(ctx, q.path)
-	if err != nil {
-		if errors.Is(err, ErrNoNode) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	cs := lockCandidates(names)
-	return slices.DeleteFunc(cs, func(c lockCandidate) bool { return !strings.HasPrefix(c.name, id) }), nil
-}
-
-// removeMine deletes the nodes whose names start with id.
-func (q *lockQueue) removeMine(ctx context.Context, id string) error {
-	if err := q.conn.Sync(ctx, q.path); err != nil && !errors.Is(err, ErrNoNode) {
-		return err
-	}
-	mine, err := q.mine(ctx, id)
-	if err != nil {
-		return err
-	}
-	for _, c := range mine {
-		if err := q.conn.Delete(ctx, q.path+"/"+c.name, AnyVersion); err != nil && !errors.Is(err, ErrNoNode) {
-			return err
-		}
-	}
-	return nil
-}
-
 // removeWithin deletes the nodes whose names start with id, retrying
 // while the outcome is unknown, for at least the session timeout even if
 // ctx has ended. A session that has ended took its nodes with it.
@@ -334,7 +245,7 @@ func (q *lockQueue) removeWithin(ctx context.Context, id string) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(q.conn.SessionTimeout(), lockMinCleanup))
 	defer cancel()
 	for {
-		err := q.removeMine(cctx, id)
+		err := recipeRemoveOwned(cctx, q.conn, q.path, id)
 		if err == nil || errors.Is(err, ErrClosing) || errors.Is(err, ErrSessionExpired) {
 			return nil
 		}
@@ -469,7 +380,7 @@ func (h *lockHold) release(ctx context.Context) error {
 		case err == nil, errors.Is(err, ErrNoNode):
 			// A create of this acquire that seemed lost may yet have
 			// happened, late, behind this node: it must go too.
-			if err := h.q.removeMine(ctx, h.id); err != nil &&
+			if err := recipeRemoveOwned(ctx, h.q.conn, h.q.path, h.id); err != nil &&
 				!errors.Is(err, ErrSessionExpired) && !errors.Is(err, ErrClosing) {
 				return fmt.Errorf("zk: unlock %s: %w", h.path, err)
 			}

@@ -3,6 +3,8 @@ package zk
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -68,6 +70,101 @@ func recipeEnsurePath(ctx context.Context, conn *Conn, path string, acl []ACL) e
 			_, err = conn.Create(ctx, path[:i], nil, FlagPersistent, acl)
 		}
 		if err != nil && !errors.Is(err, ErrNodeExists) {
+			return err
+		}
+	}
+	return nil
+}
+
+// recipeOwned returns the names of dir's children that start with id (a
+// caller's unique prefix), in the order of their ten-digit sequence
+// suffixes.
+func recipeOwned(ctx context.Context, conn *Conn, dir, id string) ([]string, error) {
+	names, _, err := conn.Children(ctx, dir)
+	if errors.Is(err, ErrNoNode) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	mine := slices.DeleteFunc(names, func(n string) bool { return !strings.HasPrefix(n, id) || len(n) < len(id)+10 })
+	slices.SortFunc(mine, func(a, b string) int { return strings.Compare(a[len(a)-10:], b[len(b)-10:]) })
+	return mine, nil
+}
+
+// recipeCreate creates the ephemeral sequential node dir/prefix with
+// data, and dir if missing, as Curator's protected mode does: when the
+// outcome of the create is lost (ErrConnectionLoss) it finds the node
+// again by id, the caller's unique prefix of prefix, keeps the first and
+// deletes a late duplicate. It returns the node's name and Stat; on error,
+// uncertain says whether a create may have happened.
+func recipeCreate(ctx context.Context, conn *Conn, dir, prefix, id string, data []byte, acl []ACL) (name string, stat *Stat, uncertain bool, err error) {
+	for {
+		p, stat, err := conn.CreateStat(ctx, dir+"/"+prefix, data, FlagEphemeralSequential, acl)
+		switch {
+		case err == nil:
+			return p[len(dir)+1:], stat, false, nil
+		case errors.Is(err, ErrNoNode):
+			if err := recipeEnsurePath(ctx, conn, dir, acl); err != nil {
+				return "", nil, uncertain, err
+			}
+			continue
+		case !recipeUnknown(ctx, err):
+			return "", nil, uncertain || errors.Is(err, ErrConnectionLoss) || ctx.Err() != nil, err
+		}
+		uncertain = true
+		if err := recipePause(ctx); err != nil {
+			return "", nil, true, err
+		}
+		// The create may have happened: look for the node after Sync, so
+		// that this node has applied it if it did.
+		if err := conn.Sync(ctx, dir); err != nil {
+			if recipeUnknown(ctx, err) {
+				continue
+			}
+			return "", nil, true, err
+		}
+		mine, err := recipeOwned(ctx, conn, dir, id)
+		if err != nil {
+			if recipeUnknown(ctx, err) {
+				continue
+			}
+			return "", nil, true, err
+		}
+		if len(mine) == 0 {
+			uncertain = false // it did not happen: create again
+			continue
+		}
+		// Keep the first; a second can only come from a retry that raced
+		// an earlier create, and must go.
+		for _, n := range mine[1:] {
+			if err := conn.Delete(ctx, dir+"/"+n, AnyVersion); err != nil && !errors.Is(err, ErrNoNode) {
+				return "", nil, true, err
+			}
+		}
+		_, stat, err = conn.Get(ctx, dir+"/"+mine[0])
+		if err != nil {
+			if recipeUnknown(ctx, err) {
+				continue
+			}
+			return "", nil, true, err
+		}
+		return mine[0], stat, false, nil
+	}
+}
+
+// recipeRemoveOwned deletes, after a Sync, every child of dir that starts
+// with id.
+func recipeRemoveOwned(ctx context.Context, conn *Conn, dir, id string) error {
+	if err := conn.Sync(ctx, dir); err != nil && !errors.Is(err, ErrNoNode) {
+		return err
+	}
+	mine, err := recipeOwned(ctx, conn, dir, id)
+	if err != nil {
+		return err
+	}
+	for _, n := range mine {
+		if err := conn.Delete(ctx, dir+"/"+n, AnyVersion); err != nil && !errors.Is(err, ErrNoNode) {
 			return err
 		}
 	}
