@@ -17,8 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -33,14 +31,7 @@ const (
 	electionPath   = "/service/leader"
 )
 
-func main() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := run(ctx, os.Stdout); err != nil {
-		log.Print(err)
-		os.Exit(1)
-	}
-}
+func main() { demo.Main(30*time.Second, run) }
 
 // elected is what a candidate reports when it wins.
 type elected struct {
@@ -50,13 +41,7 @@ type elected struct {
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	start := time.Now()
-	var mu sync.Mutex
-	say := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(out, "[%5.2fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
-	}
+	say := demo.Teller(out)
 	cluster, err := demo.Start(ctx, 3)
 	if err != nil {
 		return err

@@ -17,8 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
-	"os"
 	"sync"
 	"time"
 
@@ -33,13 +31,7 @@ const (
 	lockPath   = "/demo/counter-lock"
 )
 
-func main() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := run(ctx, os.Stdout); err != nil {
-		log.Fatal(err)
-	}
-}
+func main() { demo.Main(30*time.Second, run) }
 
 // counter is the shared resource: it remembers the largest token it has
 // seen and refuses writes with a smaller one.
@@ -80,18 +72,13 @@ func run(ctx context.Context, out io.Writer) error {
 	defer cluster.Close()
 
 	var (
-		cnt     counter
-		printMu sync.Mutex
-		killed  = make(chan struct{})
-		once    sync.Once
-		wg      sync.WaitGroup
-		errs    = make(chan error, workers)
+		cnt    counter
+		killed = make(chan struct{})
+		once   sync.Once
+		wg     sync.WaitGroup
+		errs   = make(chan error, workers)
 	)
-	say := func(format string, args ...any) {
-		printMu.Lock()
-		defer printMu.Unlock()
-		fmt.Fprintf(out, format+"\n", args...)
-	}
+	say := demo.Teller(out)
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	conns := make([]*zk.Conn, workers)

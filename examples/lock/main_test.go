@@ -1,26 +1,12 @@
 package main
 
 import (
-	"context"
-	"strings"
 	"testing"
-	"time"
 
-	"go.uber.org/goleak"
+	"github.com/zkraft/zk/internal/demo"
 )
 
 // TestLockDemo runs the whole demo and checks its story.
 func TestLockDemo(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var out strings.Builder
-	if err := run(ctx, &out); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	for _, want := range []string{"summary: counter 24 after 24 holds", "tokens only grew: true"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("the demo never said %q:\n%s", want, out.String())
-		}
-	}
+	demo.Check(t, run, "summary: counter 24 after 24 holds", "tokens only grew: true")
 }

@@ -19,9 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -40,23 +38,11 @@ var acl = zk.WorldACL(zk.PermAll)
 // began.
 var say func(format string, args ...any)
 
-func main() {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := run(ctx, os.Stdout); err != nil {
-		log.Print(err)
-		os.Exit(1)
-	}
-}
+func main() { demo.Main(60*time.Second, run) }
 
 func run(ctx context.Context, out io.Writer) error {
 	start := time.Now()
-	var mu sync.Mutex
-	say = func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(out, "[%5.2fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
-	}
+	say = demo.Teller(out)
 	cluster, err := demo.Start(ctx, 3)
 	if err != nil {
 		return err

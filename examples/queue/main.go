@@ -17,8 +17,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
-	"os"
 	"sync"
 	"time"
 
@@ -35,14 +33,7 @@ const (
 	victimNode  = 1 // the node of consumers 0 and 1, killed midway
 )
 
-func main() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := run(ctx, os.Stdout); err != nil {
-		log.Print(err)
-		os.Exit(1)
-	}
-}
+func main() { demo.Main(30*time.Second, run) }
 
 // job is one item as a consumer took it.
 type job struct {
@@ -50,13 +41,7 @@ type job struct {
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	start := time.Now()
-	var outMu sync.Mutex
-	say := func(format string, args ...any) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		fmt.Fprintf(out, "[%5.2fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
-	}
+	say := demo.Teller(out)
 	cluster, err := demo.Start(ctx, 3)
 	if err != nil {
 		return err

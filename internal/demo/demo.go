@@ -6,6 +6,10 @@ package demo
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -66,5 +70,30 @@ func (c *Cluster) Close() {
 		if n != nil {
 			n.Close()
 		}
+	}
+}
+
+// Main runs a demo's run function with a deadline, printing to stdout, and
+// exits 1 with its error if it fails.
+func Main(timeout time.Duration, run func(ctx context.Context, out io.Writer) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	err := run(ctx, os.Stdout)
+	cancel()
+	if err != nil {
+		log.Print(err)
+		os.Exit(1)
+	}
+}
+
+// Teller returns the function a demo tells its story with: each line
+// stamped with the seconds since Teller was called, safe for concurrent
+// use.
+func Teller(out io.Writer) func(format string, args ...any) {
+	start := time.Now()
+	var mu sync.Mutex
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(out, "[%5.2fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
 }
