@@ -187,9 +187,10 @@ func (n *Node) handleCall(ctx context.Context, method byte, req []byte) ([]byte,
 // bounded by ctx. If ctx ends after the txn was handed to raft, the
 // outcome is unknown.
 func (n *Node) propose(ctx context.Context, t *txn.Txn) (*applyResult, error) {
+	b := t.Encode()
 	var local *applyResult
-	reply, err := n.callLeader(ctx, callPropose, t.Encode(), func(ctx context.Context) ([]byte, error) {
-		res, err := n.proposeLocal(ctx, t)
+	reply, err := n.callLeader(ctx, callPropose, b, func(ctx context.Context) ([]byte, error) {
+		res, err := n.proposeLocal(ctx, b)
 		local = res
 		return nil, err
 	})
@@ -209,25 +210,23 @@ func (n *Node) propose(ctx context.Context, t *txn.Txn) (*applyResult, error) {
 	return res, nil
 }
 
-// leaderPropose proposes a txn a follower forwarded.
+// leaderPropose proposes the encoded txn a follower forwarded, as it
+// came: the FSM refuses bytes that are not a txn, on every node alike.
 func (n *Node) leaderPropose(ctx context.Context, req []byte) ([]byte, error) {
-	t, err := txn.Decode(req)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMarshalling, err)
-	}
-	res, err := n.proposeLocal(ctx, t)
+	res, err := n.proposeLocal(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	return appendApplyResult(nil, res), nil
 }
 
-// proposeLocal replicates t through this node's raft, which must lead.
-func (n *Node) proposeLocal(ctx context.Context, t *txn.Txn) (*applyResult, error) {
+// proposeLocal replicates the encoded txn b through this node's raft,
+// which must lead.
+func (n *Node) proposeLocal(ctx context.Context, b []byte) (*applyResult, error) {
 	if n.r().State() != raft.Leader {
 		return nil, errNotLeader
 	}
-	p, err := n.submit(t)
+	p, err := n.submitEncoded(b)
 	if err != nil {
 		return nil, err
 	}

@@ -604,11 +604,14 @@ func (n *Node) r() *raft.Raft { return n.raftPtr.Load() }
 const defaultCounterLimit = 1<<32 - 1<<20
 
 // submit proposes t without waiting for it to be applied.
-func (n *Node) submit(t *txn.Txn) (*pendingApply, error) {
+func (n *Node) submit(t *txn.Txn) (*pendingApply, error) { return n.submitEncoded(t.Encode()) }
+
+// submitEncoded proposes the encoded txn b without waiting for it to be
+// applied.
+func (n *Node) submitEncoded(b []byte) (*pendingApply, error) {
 	if err := n.rollTermIfNeeded(); err != nil {
 		return nil, err
 	}
-	b := t.Encode()
 	return n.submitFuture(func() raft.Future { return n.r().Apply(b, 0) })
 }
 
