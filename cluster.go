@@ -133,7 +133,13 @@ func (n *Node) callLeader(ctx context.Context, method byte, req []byte, local fu
 			continue
 		case err == nil && len(reply) > 0 && reply[0] == replyError:
 			code, _ := binary.Varint(reply[1:])
-			return nil, ErrorForCode(Code(code))
+			err := ErrorForCode(Code(code))
+			if errors.Is(err, ErrClosing) {
+				// The leader is shutting down, not this node: the call
+				// may have entered its log before it stopped.
+				return nil, fmt.Errorf("%w: the leader %s shut down", ErrConnectionLoss, l.id)
+			}
+			return nil, err
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		case errors.Is(err, peer.ErrClosed):

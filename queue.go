@@ -57,12 +57,15 @@ var ErrQueueEmpty = errors.New("zk: queue is empty")
 // The queue's path holds, besides the items, a child "receipts" for the
 // receipts of writes in flight. A write that succeeds deletes its receipt.
 // A write whose reply was lost is settled with a tombstone of a few bytes
-// in its receipt's place, which is never deleted: that write may still
-// reach the log later, and the tombstone is what makes it fail then. So
-// receipts grows by one node per write cut off by ctx or by a node's
-// failure (none in normal operation); an operator may delete tombstones
-// older than any write could be in flight (minutes). Other children of
-// the queue's path are ignored.
+// in its receipt's place: that write may still reach the log later, and
+// the tombstone is what makes it fail then. A tombstone is a TTL node
+// that the ensemble deletes once it is older than any write could be in
+// flight (WithTombstoneTTL, ten minutes unless set); on a ZooKeeper
+// ensemble without TTL nodes (extendedTypesEnabled off) it is a
+// persistent node, left for an operator to delete. So receipts holds one
+// node per write cut off by ctx or by a node's failure in the last TTL
+// (none in normal operation). Other children of the queue's path are
+// ignored.
 type Queue struct {
 	q queueCore
 }
@@ -71,8 +74,8 @@ type Queue struct {
 // parents and the receipts child are created, as persistent nodes with an
 // open ACL, by the first Put or Take that needs them, and never deleted by
 // the Queue. Item nodes get an open ACL (WorldACL(PermAll)).
-func NewQueue(conn *Conn, path string) *Queue {
-	return &Queue{q: newQueueCore(conn, path, queueFIFOPrefix)}
+func NewQueue(conn *Conn, path string, opts ...QueueOption) *Queue {
+	return &Queue{q: newQueueCore(conn, path, queueFIFOPrefix, opts)}
 }
 
 // Path returns the queue's path.
@@ -137,9 +140,25 @@ type PriorityQueue struct {
 // any missing parents and the receipts child are created, as persistent
 // nodes with an open ACL, by the first Put or Take that needs them, and
 // never deleted. Item nodes get an open ACL (WorldACL(PermAll)).
-func NewPriorityQueue(conn *Conn, path string) *PriorityQueue {
-	return &PriorityQueue{q: newQueueCore(conn, path, queuePrioPrefix)}
+func NewPriorityQueue(conn *Conn, path string, opts ...QueueOption) *PriorityQueue {
+	return &PriorityQueue{q: newQueueCore(conn, path, queuePrioPrefix, opts)}
 }
+
+// QueueOption configures a Queue or a PriorityQueue.
+type QueueOption func(*queueCore)
+
+// WithTombstoneTTL sets how long the tombstone that fences off a write
+// whose reply was lost is kept (see Queue): longer than that write could
+// take to reach the log, which in practice is a few election timeouts.
+// The default is DefaultTombstoneTTL; zero or less keeps tombstones for
+// ever, as persistent nodes.
+func WithTombstoneTTL(ttl time.Duration) QueueOption {
+	return func(q *queueCore) { q.tombstoneTTL = ttl }
+}
+
+// DefaultTombstoneTTL is how long a queue keeps a tombstone unless
+// WithTombstoneTTL says otherwise.
+const DefaultTombstoneTTL = 10 * time.Minute
 
 // Path returns the queue's path.
 func (q *PriorityQueue) Path() string { return q.q.path }
@@ -199,16 +218,22 @@ type queueCore struct {
 	receipts string
 	prefix   string
 	acl      []ACL
+
+	tombstoneTTL time.Duration
 }
 
-func newQueueCore(conn *Conn, path, prefix string) queueCore {
+func newQueueCore(conn *Conn, path, prefix string, opts []QueueOption) queueCore {
 	if path != "/" {
 		path = strings.TrimSuffix(path, "/")
 	}
-	return queueCore{
+	q := queueCore{
 		conn: conn, path: path, receipts: queueJoin(path, queueReceiptsName),
-		prefix: prefix, acl: WorldACL(PermAll),
+		prefix: prefix, acl: WorldACL(PermAll), tombstoneTTL: DefaultTombstoneTTL,
 	}
+	for _, o := range opts {
+		o(&q)
+	}
+	return q
 }
 
 func queueJoin(dir, name string) string {
@@ -295,15 +320,25 @@ func (q *queueCore) settleCtx(ctx context.Context) (context.Context, context.Can
 // queueApplied), and whose reply was lost, happened. It creates the
 // receipt itself, as a tombstone: if that succeeds, the write can never
 // happen (its create would fail, and the multi with it) for as long as
-// the tombstone exists — so it is never deleted, for the write may still
-// reach the log later. If the receipt exists, its data says who made it;
-// a receipt the write made is deleted (the write cannot happen twice).
+// the tombstone exists — so it lives for the tombstone TTL, for the write
+// may still reach the log later. If the receipt exists, its data says who
+// made it; a receipt the write made is deleted (the write cannot happen
+// twice).
 func (q *queueCore) settle(ctx context.Context, receipt string) (applied bool, err error) {
 	ctx, cancel := q.settleCtx(ctx)
 	defer cancel()
-	ensured := false
+	ensured, ttl := false, q.tombstoneTTL > 0
 	for {
-		_, err := q.conn.Create(ctx, receipt, queueVoid, FlagPersistent, q.acl)
+		var err error
+		if ttl {
+			_, _, err = q.conn.CreateTTL(ctx, receipt, queueVoid, FlagTTL, q.acl, q.tombstoneTTL)
+			if errors.Is(err, ErrUnimplemented) {
+				ttl = false // an ensemble without TTL nodes
+				continue
+			}
+		} else {
+			_, err = q.conn.Create(ctx, receipt, queueVoid, FlagPersistent, q.acl)
+		}
 		if err == nil {
 			// The tombstone stays: the lost write may still be on its
 			// way to the log, and it must keep failing when it gets

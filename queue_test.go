@@ -438,11 +438,12 @@ func TestQueueExactlyOnceUnderCancellation(t *testing.T) {
 	c := zktest.NewCluster(t, 3)
 	ctx := qtCtx(t)
 	var puts, takes []*zk.Queue
+	const ttl = 90 * time.Second // the leader checks every minute
 	for i := range producers {
-		puts = append(puts, zk.NewQueue(c.Connect(t, i%3), "/q"))
+		puts = append(puts, zk.NewQueue(c.Connect(t, i%3), "/q", zk.WithTombstoneTTL(ttl)))
 	}
 	for i := range consumers {
-		takes = append(takes, zk.NewQueue(c.Connect(t, (i+1)%3), "/q"))
+		takes = append(takes, zk.NewQueue(c.Connect(t, (i+1)%3), "/q", zk.WithTombstoneTTL(ttl)))
 	}
 	l := newQtLedger()
 	var wg sync.WaitGroup
@@ -489,7 +490,34 @@ func TestQueueExactlyOnceUnderCancellation(t *testing.T) {
 	}
 	wg.Wait()
 	l.check(t, producers, perProducer, 0)
-	t.Logf("%d items; %d Puts and %d Takes cut off by their ctx", total, putCut.Load(), takeCut.Load())
+	// The tombstones of writes cut off go once their TTL has passed (on
+	// the leader's next container check), and not before.
+	conn := c.Connect(t, 0)
+	if err := conn.Sync(ctx, "/q/receipts"); err != nil {
+		t.Fatal(err)
+	}
+	tombs, _, err := conn.Children(ctx, "/q/receipts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range tombs {
+		data, _, err := conn.Get(ctx, "/q/receipts/"+name)
+		if err != nil || string(data) != "void" {
+			t.Fatalf("receipt %s left: %q, %v", name, data, err)
+		}
+	}
+	c.Advance(time.Minute + zktest.TickTime)
+	c.WaitApplied(c.Leader().LastZxid())
+	if left, _, err := conn.Children(ctx, "/q/receipts"); err != nil || len(left) != len(tombs) {
+		t.Fatalf("%d of %d tombstones left before their TTL: %v", len(left), len(tombs), err)
+	}
+	c.Advance(time.Minute)
+	c.WaitApplied(c.Leader().LastZxid())
+	if left, _, err := conn.Children(ctx, "/q/receipts"); err != nil || len(left) != 0 {
+		t.Fatalf("%d tombstones left after their TTL: %v", len(left), err)
+	}
+	t.Logf("%d items; %d Puts and %d Takes cut off by their ctx; %d tombstones, gone after their TTL",
+		total, putCut.Load(), takeCut.Load(), len(tombs))
 }
 
 // TestPriorityQueueOrder: items come out highest priority first, and in
