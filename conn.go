@@ -17,6 +17,7 @@ import (
 type ConnectOption func(*connectOptions)
 
 type connectOptions struct {
+	sink     func(watchKind, Event) // the wire server's: receives every watch event
 	failover []*Node
 	timeout  time.Duration
 	resumeID int64
@@ -84,6 +85,15 @@ type Conn struct {
 	auth      atomic.Pointer[[]ID]  // replaced, never changed in place
 	authMu    sync.Mutex            // serialises AddAuth
 	events    *mailbox
+
+	// sink, when set, takes the events of every watch of the Conn instead
+	// of per-watch channels: the wire server's, which must interleave
+	// them with replies in zxid order. It is called with the FSM's lock
+	// held, in zxid order, and must not block.
+	sink func(watchKind, Event)
+	// seen is the zxid of the state the Conn's last read or write saw.
+	// The wire server, the only user, calls one operation at a time.
+	seen atomic.Int64
 }
 
 // Connect opens a session on this node, or resumes one with WithSession.
@@ -93,7 +103,7 @@ func (n *Node) Connect(ctx context.Context, opts ...ConnectOption) (*Conn, error
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c := &Conn{failover: o.failover, done: make(chan struct{})}
+	c := &Conn{failover: o.failover, done: make(chan struct{}), sink: o.sink}
 	c.nodePtr.Store(n)
 	c.pumpStop = n.closing
 	if len(o.failover) > 0 {
@@ -195,6 +205,7 @@ func (c *Conn) node() *Node { return c.nodePtr.Load() }
 // can no longer have watches.
 func (c *Conn) watch(kind watchKind, path string) (*chanWatch, error) {
 	w := c.newWatch(!(kind == watchPersistent || kind == watchRecursive))
+	w.kind = kind
 	if !c.node().watches.add(kind, path, w) {
 		if err := c.check(context.Background()); err != nil {
 			return nil, err
@@ -237,7 +248,7 @@ func (c *Conn) end(state State, reason error) {
 	c.setState(state)
 	for _, r := range c.node().watches.removeOwner(c) {
 		if w, ok := r.w.(*chanWatch); ok {
-			w.mb.push(Event{Type: EventNotWatching, State: state, Path: r.path, Err: reason}, true)
+			w.send(Event{Type: EventNotWatching, State: state, Path: r.path, Err: reason}, true)
 		}
 	}
 	c.events.push(Event{Type: EventSession, State: state}, true)
@@ -304,13 +315,35 @@ type chanWatch struct {
 	mb      *mailbox
 	conn    *Conn
 	oneShot bool
+	kind    watchKind
 	exist   bool // a data watch set on a missing node by ExistsW
 }
 
-func (w *chanWatch) deliver(ev Event)  { w.mb.push(ev, w.oneShot) }
+func (w *chanWatch) deliver(ev Event)  { w.send(ev, w.oneShot) }
 func (w *chanWatch) owner() watchOwner { return w.conn }
 
+// send passes ev on: to the Conn's sink if it has one, else to the
+// watch's channel, which closes after it if last.
+func (w *chanWatch) send(ev Event, last bool) {
+	if w.mb == nil {
+		w.conn.sink(w.kind, ev)
+		return
+	}
+	w.mb.push(ev, last)
+}
+
+// ch is the watch's channel; nil for a Conn with a sink.
+func (w *chanWatch) ch() <-chan Event {
+	if w.mb == nil {
+		return nil
+	}
+	return w.mb.ch
+}
+
 func (c *Conn) newWatch(oneShot bool) *chanWatch {
+	if c.sink != nil {
+		return &chanWatch{conn: c, oneShot: oneShot}
+	}
 	size := 1
 	if !oneShot {
 		size = 64
@@ -323,6 +356,7 @@ func (c *Conn) read(f func(t *tree)) {
 	n := c.node()
 	n.fsm.mu.RLock()
 	defer n.fsm.mu.RUnlock()
+	c.seen.Store(n.fsm.LastZxid())
 	f(n.fsm.tree)
 }
 
@@ -370,7 +404,7 @@ func (c *Conn) get(ctx context.Context, path string, watch bool) ([]byte, *Stat,
 		return nil, nil, nil, opErr("get", path, err)
 	}
 	if w != nil {
-		return data, &st, w.mb.ch, nil
+		return data, &st, w.ch(), nil
 	}
 	return data, &st, nil, nil
 }
@@ -415,7 +449,7 @@ func (c *Conn) exists(ctx context.Context, path string, watch bool) (bool, *Stat
 	}
 	var ch <-chan Event
 	if w != nil {
-		ch = w.mb.ch
+		ch = w.ch()
 	}
 	if !ok {
 		return false, nil, ch, nil
@@ -462,7 +496,7 @@ func (c *Conn) children(ctx context.Context, path string, watch bool) ([]string,
 		names = []string{}
 	}
 	if w != nil {
-		return names, &st, w.mb.ch, nil
+		return names, &st, w.ch(), nil
 	}
 	return names, &st, nil, nil
 }
@@ -550,7 +584,7 @@ func (c *Conn) AddWatch(ctx context.Context, path string, mode AddWatchMode) (<-
 	if err != nil {
 		return nil, opErr("addWatch", path, err)
 	}
-	return w.mb.ch, nil
+	return w.ch(), nil
 }
 
 // RemoveWatches removes this Conn's watches of type typ on path. Each
@@ -578,7 +612,7 @@ func (c *Conn) RemoveWatches(ctx context.Context, path string, typ WatcherType) 
 			et = EventChildWatchRemoved
 		}
 		if w, ok := r.w.(*chanWatch); ok {
-			w.mb.push(Event{Type: et, State: StateConnected, Path: path}, true)
+			w.send(Event{Type: et, State: StateConnected, Path: path}, true)
 		}
 	}
 	return nil

@@ -88,7 +88,7 @@ func notWatching(regs []watchReg, c *Conn) {
 	}
 	for _, r := range regs {
 		if w, ok := r.w.(*chanWatch); ok {
-			w.mb.push(Event{Type: EventNotWatching, State: state, Path: r.path, Err: reason}, true)
+			w.send(Event{Type: EventNotWatching, State: state, Path: r.path, Err: reason}, true)
 		}
 	}
 }

@@ -205,6 +205,7 @@ func (c *Conn) write(ctx context.Context, multi bool, ops []Op) ([]opResult, int
 	if res.err != nil {
 		return nil, -1, res.err
 	}
+	c.seen.Store(res.zxid)
 	if res.failed >= 0 {
 		return res.results, res.failed, res.results[res.failed].err
 	}

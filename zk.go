@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -54,6 +55,27 @@ type Config struct {
 	// PeerTLS, if set, makes the default TCP Network use TLS in both
 	// directions; set ClientCAs and ClientAuth for mutual TLS.
 	PeerTLS *tls.Config
+
+	// ClientAddr, if set, is the TCP address ("host:port") at which the
+	// node answers ZooKeeper clients over the wire protocol, as a
+	// ZooKeeper server's clientPort: zkCli.sh, Curator, kazoo and
+	// go-zookeeper/zk work against it. Node.Serve serves other listeners.
+	ClientAddr string
+	// ClientTLS, if set, makes the ClientAddr listener speak TLS, as
+	// ZooKeeper's secureClientPort.
+	ClientTLS *tls.Config
+	// MaxPacket is the longest frame a client may send, in bytes, as
+	// ZooKeeper's jute.maxbuffer; a longer one closes that connection.
+	// Default DefaultMaxPacket.
+	MaxPacket int
+	// MaxClientConns is how many connections one client IP may hold, as
+	// ZooKeeper's maxClientCnxns. Default DefaultMaxClientConns; negative
+	// means no limit.
+	MaxClientConns int
+	// FourLetterWords lists the four-letter words the client port
+	// answers, as ZooKeeper's 4lw.commands.whitelist; "*" allows all.
+	// Default: srvr only, as ZooKeeper 3.8.
+	FourLetterWords []string
 
 	// TickTime is ZooKeeper's basic time unit: sessions are checked for
 	// expiry once per tick, and it bounds session timeouts. Default 2s.
@@ -121,6 +143,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReplayLogSize == 0 {
 		c.ReplayLogSize = 10000
+	}
+	if c.MaxPacket == 0 {
+		c.MaxPacket = DefaultMaxPacket
+	}
+	if c.MaxClientConns == 0 {
+		c.MaxClientConns = DefaultMaxClientConns
+	}
+	if c.FourLetterWords == nil {
+		c.FourLetterWords = []string{"srvr"}
 	}
 	if c.ContainerCheckInterval == 0 {
 		c.ContainerCheckInterval = time.Minute
@@ -210,7 +241,9 @@ func NewMemStores() *Stores {
 // Node is one member of a zkraft ensemble: it holds a replica of the tree,
 // takes part in raft, and serves sessions. It is safe for concurrent use.
 type Node struct {
-	cfg       Config
+	cfg        Config
+	wire       *wireServer
+	clientAddr string
 	log       hclog.Logger
 	clock     Clock
 	quietRaft bool // default logger: raft logs errors only, not every election it starts
@@ -295,6 +328,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		counterLimit: defaultCounterLimit,
 	}
 	n.fsm = newFSM(n.watches, n)
+	n.wire = newWireServer(n)
 	n.contact.Store(n.clock.Now().UnixNano())
 	if err := n.startRaft(networked); err != nil {
 		n.closeStores()
@@ -309,8 +343,30 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	if n.cfg.ClientAddr != "" {
+		l, err := net.Listen("tcp", n.cfg.ClientAddr)
+		if err != nil {
+			n.Close()
+			return nil, fmt.Errorf("zk: client port: %w", err)
+		}
+		if n.cfg.ClientTLS != nil {
+			l = tls.NewListener(l, n.cfg.ClientTLS)
+		}
+		n.clientAddr = l.Addr().String()
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := n.Serve(l); err != nil {
+				n.log.Error("client port failed", "addr", n.clientAddr, "error", err)
+			}
+		}()
+	}
 	return n, nil
 }
+
+// ClientAddr returns the address the node answers ZooKeeper clients at
+// (Config.ClientAddr with its port resolved), or "" without one.
+func (n *Node) ClientAddr() string { return n.clientAddr }
 
 func (n *Node) raftConfig() *raft.Config {
 	rc := raft.DefaultConfig()
@@ -867,6 +923,7 @@ func (n *Node) Snapshot() error {
 // they expire or are resumed. Close waits for the node's goroutines.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.wire.close()
 		n.connsMu.Lock()
 		conns := make([]*Conn, 0, len(n.conns))
 		for _, c := range n.conns {

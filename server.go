@@ -1,0 +1,617 @@
+package zk
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zkraft/zk/internal/jute"
+)
+
+// The wire server: every node can answer ZooKeeper clients over TCP
+// (Config.ClientAddr, or Node.Serve on a listener of the caller's). A
+// client connection is served by an in-process Conn of its own, so the
+// wire protocol adds framing, ordering and ZooKeeper's reply shapes to
+// the same sessions, watches and ACLs the Go API has.
+//
+// Three goroutines serve a connection: the reader decodes frames and
+// queues them; the processor runs them one at a time, in order, as
+// ZooKeeper runs a session's requests; the writer sends replies and
+// notifications, many per socket write. Watch events reach the processor
+// through the Conn's sink and are written before any reply that shows
+// their change, and after the reply that set their watch.
+
+const (
+	// DefaultMaxPacket is the longest frame a client may send, as
+	// ZooKeeper's jute.maxbuffer: a longer one closes the connection.
+	DefaultMaxPacket = 0xfffff
+	// DefaultMaxClientConns is how many connections one client IP may
+	// hold, as ZooKeeper's maxClientCnxns.
+	DefaultMaxClientConns = 60
+	// sessionlessTimeout is how long a connection may take to send its
+	// ConnectRequest, as zookeeper.nio.sessionlessCnxnTimeout.
+	sessionlessTimeout = 10 * time.Second
+	// maxOutstanding bounds the requests read from a connection and not
+	// yet answered: the reader stops reading beyond it.
+	maxOutstanding = 1000
+)
+
+// wireServer is a node's set of client listeners and connections.
+type wireServer struct {
+	n      *Node
+	mu     sync.Mutex
+	closed bool
+	lns    map[net.Listener]struct{}
+	conns  map[*wireConn]struct{}
+	perIP  map[string]int
+	wg     sync.WaitGroup
+	stats  wireStats
+}
+
+// wireStats are the counters the four-letter words report.
+type wireStats struct {
+	received atomic.Int64
+	sent     atomic.Int64
+	latMu    sync.Mutex
+	latMin   time.Duration
+	latMax   time.Duration
+	latSum   time.Duration
+	latN     int64
+}
+
+func (s *wireStats) observe(d time.Duration) {
+	s.latMu.Lock()
+	if s.latN == 0 || d < s.latMin {
+		s.latMin = d
+	}
+	s.latMax = max(s.latMax, d)
+	s.latSum += d
+	s.latN++
+	s.latMu.Unlock()
+}
+
+func newWireServer(n *Node) *wireServer {
+	return &wireServer{n: n, lns: map[net.Listener]struct{}{}, conns: map[*wireConn]struct{}{}, perIP: map[string]int{}}
+}
+
+// Serve answers ZooKeeper clients on l until the node closes, when it
+// returns nil, or until l fails. The node closes l when it closes.
+func (n *Node) Serve(l net.Listener) error {
+	s := n.wire
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return ErrClosing
+	}
+	s.lns[l] = struct{}{}
+	s.mu.Unlock()
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			delete(s.lns, l)
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Out of file descriptors and the like: wait, as
+				// net/http does, rather than spin or give up.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				s.mu.Lock()
+				s.lns[l] = struct{}{}
+				s.mu.Unlock()
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.admit(nc)
+	}
+}
+
+// admit starts serving nc unless its IP holds too many connections or
+// the node is closing.
+func (s *wireServer) admit(nc net.Conn) {
+	ip := remoteIP(nc.RemoteAddr())
+	s.mu.Lock()
+	limit := s.n.cfg.MaxClientConns
+	if s.closed || (limit > 0 && s.perIP[ip] >= limit) {
+		closed := s.closed
+		s.mu.Unlock()
+		if !closed {
+			s.n.log.Warn("too many connections from one client; closing", "ip", ip, "limit", limit)
+		}
+		nc.Close()
+		return
+	}
+	w := newWireConn(s, nc, ip)
+	s.conns[w] = struct{}{}
+	s.perIP[ip]++
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		w.serve()
+		s.mu.Lock()
+		delete(s.conns, w)
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
+		s.mu.Unlock()
+	}()
+}
+
+// close stops the listeners and every connection, and waits for them.
+func (s *wireServer) close() {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.lns {
+		l.Close()
+	}
+	for w := range s.conns {
+		w.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func remoteIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
+
+// wireConn is one client connection.
+type wireConn struct {
+	s    *wireServer
+	n    *Node
+	nc   net.Conn
+	ip   string
+	br   *bufio.Reader
+	conn *Conn // once the session is established
+
+	ctx    context.Context // ends when the connection does
+	cancel context.CancelFunc
+
+	reqs chan wireRequest // reader → processor
+
+	// out is what the writer sends next; outWake tells it there is some.
+	outMu     sync.Mutex
+	out       []byte
+	outClosed bool // no more frames: close after sending out
+	outWake   chan struct{}
+
+	// evs are watch events not yet written, in zxid order; evWake tells
+	// the processor there are some.
+	evMu    sync.Mutex
+	evs     []Event
+	evWake  chan struct{}
+	evZxid  int64                     // the zxid of the last event queued
+	evSent  map[wireEventKey]struct{} // the events of evZxid queued so far
+	oneShot map[wireWatchKey]struct{}
+
+	info wireConnInfo
+}
+
+type wireRequest struct {
+	frame []byte
+	at    time.Time
+}
+
+// wireEventKey identifies a notification: one change sends a connection
+// one notification per path and type, however many watches it matched.
+type wireEventKey struct {
+	typ  EventType
+	path string
+}
+
+// wireWatchKey is a one-shot watch of the connection: ZooKeeper keeps one
+// per path and kind however often it is set.
+type wireWatchKey struct {
+	kind watchKind
+	path string
+}
+
+// wireConnInfo is what cons reports of a connection.
+type wireConnInfo struct {
+	mu          sync.Mutex
+	established time.Time
+	received    int64
+	sent        int64
+	lastOp      string
+	lastXid     int32
+	lastZxid    int64
+	lastAt      time.Time
+	latMin      time.Duration
+	latMax      time.Duration
+	latSum      time.Duration
+	latN        int64
+}
+
+func newWireConn(s *wireServer, nc net.Conn, ip string) *wireConn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &wireConn{
+		s: s, n: s.n, nc: nc, ip: ip, br: bufio.NewReaderSize(nc, 64<<10),
+		ctx: ctx, cancel: cancel,
+		reqs:    make(chan wireRequest, maxOutstanding),
+		outWake: make(chan struct{}, 1),
+		evWake:  make(chan struct{}, 1),
+		evSent:  map[wireEventKey]struct{}{},
+		oneShot: map[wireWatchKey]struct{}{},
+	}
+}
+
+// errWireClose ends a connection after the frames queued so far.
+var errWireClose = errors.New("zk: close the client connection")
+
+// serve runs the connection to its end.
+func (w *wireConn) serve() {
+	defer w.cancel()
+	defer w.nc.Close()
+	var writer sync.WaitGroup
+	writer.Go(w.writeLoop)
+	defer writer.Wait()
+	defer w.closeOut()
+	if !w.handshake() {
+		return
+	}
+	defer w.detach()
+	var proc sync.WaitGroup
+	proc.Go(w.processLoop)
+	w.readLoop()
+	w.cancel()
+	close(w.reqs)
+	proc.Wait()
+}
+
+// readFrame reads one length-prefixed frame; a length out of range is
+// an error that closes the connection.
+func (w *wireConn) readFrame(first []byte) ([]byte, error) {
+	var hdr [4]byte
+	if first != nil {
+		copy(hdr[:], first)
+	} else if _, err := io.ReadFull(w.br, hdr[:]); err != nil {
+		return nil, err
+	}
+	l := int32(binary.BigEndian.Uint32(hdr[:]))
+	if l < 0 || int(l) > w.n.cfg.MaxPacket {
+		return nil, fmt.Errorf("frame of %d bytes, limit %d", l, w.n.cfg.MaxPacket)
+	}
+	b := make([]byte, l)
+	if _, err := io.ReadFull(w.br, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// handshake reads the first frame: a four-letter word, answered and
+// closed, or a ConnectRequest, which opens or resumes the session.
+func (w *wireConn) handshake() bool {
+	w.nc.SetReadDeadline(time.Now().Add(sessionlessTimeout))
+	var first [4]byte
+	if _, err := io.ReadFull(w.br, first[:]); err != nil {
+		return false
+	}
+	if word := string(first[:]); isFourLetterWord(first[:]) {
+		w.queue([]byte(w.n.answerFourLetterWord(word, w)))
+		return false
+	}
+	frame, err := w.readFrame(first[:])
+	if err != nil {
+		w.n.log.Debug("client connection refused", "remote", w.nc.RemoteAddr(), "error", err)
+		return false
+	}
+	var req jute.ConnectRequest
+	if err := jute.Unmarshal(frame, &req); err != nil {
+		w.n.log.Debug("bad connect request", "remote", w.nc.RemoteAddr(), "error", err)
+		return false
+	}
+	if req.LastZxidSeen > w.n.LastZxid() {
+		// The client has seen more than this node has applied. A
+		// follower just behind catches up in a moment; a node cut off
+		// does not, and the client must try another.
+		ctx, cancel := context.WithTimeout(w.ctx, max(time.Duration(req.TimeOut)*time.Millisecond/3, w.n.cfg.TickTime))
+		err := w.n.waitApplied(ctx, req.LastZxidSeen)
+		cancel()
+		if err != nil {
+			w.n.log.Info("refusing a client that has seen a later zxid", "remote", w.nc.RemoteAddr(),
+				"client_zxid", fmt.Sprintf("%#x", req.LastZxidSeen), "zxid", fmt.Sprintf("%#x", w.n.LastZxid()))
+			return false
+		}
+	}
+	opts := []ConnectOption{withEventSink(w.onEvent), WithSessionTimeout(time.Duration(req.TimeOut) * time.Millisecond)}
+	if req.SessionID != 0 {
+		opts = append(opts, WithSession(req.SessionID, req.Passwd))
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, max(time.Duration(req.TimeOut)*time.Millisecond, w.n.cfg.MaxSessionTimeout))
+	conn, err := w.n.Connect(ctx, opts...)
+	cancel()
+	resp := jute.ConnectResponse{ReadOnly: false}
+	switch {
+	case err == nil:
+		w.conn = conn
+		conn.addIdentity(ID{Scheme: "ip", ID: w.ip})
+		resp.TimeOut = int32(conn.SessionTimeout() / time.Millisecond)
+		resp.SessionID = conn.SessionID()
+		resp.Passwd = conn.password
+	case errors.Is(err, ErrSessionExpired):
+		resp.Passwd = make([]byte, 16)
+	default:
+		// No leader, or the node is closing: the client tries again,
+		// perhaps elsewhere.
+		w.n.log.Debug("could not open a session for a client", "remote", w.nc.RemoteAddr(), "error", err)
+		return false
+	}
+	var e jute.Encoder
+	e.Buf = make([]byte, 4, 64)
+	resp.Encode(&e)
+	if !req.HasReadOnly {
+		e.Buf = e.Buf[:len(e.Buf)-1] // an old client: no readOnly byte
+	}
+	binary.BigEndian.PutUint32(e.Buf, uint32(len(e.Buf)-4))
+	w.queue(e.Buf)
+	if w.conn == nil {
+		return false
+	}
+	w.info.mu.Lock()
+	w.info.established = time.Now()
+	w.info.mu.Unlock()
+	return true
+}
+
+// readLoop queues request frames for the processor until the connection
+// breaks, the client falls silent for the session timeout, or a frame is
+// bad.
+func (w *wireConn) readLoop() {
+	for {
+		w.nc.SetReadDeadline(time.Now().Add(w.conn.SessionTimeout()))
+		frame, err := w.readFrame(nil)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				w.n.log.Debug("client connection ends", "session", sessionString(w.conn.SessionID()), "error", err)
+			}
+			return
+		}
+		w.s.stats.received.Add(1)
+		select {
+		case w.reqs <- wireRequest{frame: frame, at: time.Now()}:
+		case <-w.ctx.Done():
+			return
+		}
+	}
+}
+
+// processLoop runs requests in order and moves watch events to the
+// writer between them.
+func (w *wireConn) processLoop() {
+	for {
+		select {
+		case r, ok := <-w.reqs:
+			if !ok {
+				return
+			}
+			if err := w.process(r); err != nil {
+				w.closeOut() // the writer closes the socket, which stops the reader
+				for range w.reqs {
+				}
+				return
+			}
+		case <-w.evWake:
+			w.flushEvents(1<<63 - 1)
+		}
+	}
+}
+
+// process runs one request and queues its reply after the events it
+// must follow. A non-nil error closes the connection.
+func (w *wireConn) process(r wireRequest) error {
+	d := jute.NewDecoder(r.frame)
+	var h jute.RequestHeader
+	h.Decode(d)
+	if d.Err() != nil {
+		return d.Err()
+	}
+	w.conn.seen.Store(0)
+	res := w.dispatch(h, d)
+	z := res.zxid
+	if z == 0 {
+		z = w.conn.seen.Load()
+	}
+	if z == 0 {
+		z = w.n.LastZxid()
+	}
+	hdrZxid := z
+	if res.authReply {
+		hdrZxid = 0
+	}
+	w.evMu.Lock()
+	w.flushEventsLocked(max(z, res.flushTo))
+	for _, ev := range res.before {
+		w.queueEvent(ev)
+	}
+	var e jute.Encoder
+	e.Buf = make([]byte, 4, 64)
+	(&jute.ReplyHeader{Xid: h.Xid, Zxid: hdrZxid, Err: int32(res.code)}).Encode(&e)
+	if res.code == CodeOK && res.body != nil {
+		res.body.Encode(&e)
+	}
+	binary.BigEndian.PutUint32(e.Buf, uint32(len(e.Buf)-4))
+	w.queue(e.Buf)
+	w.evMu.Unlock()
+
+	lat := time.Since(r.at)
+	w.s.stats.observe(lat)
+	w.s.stats.sent.Add(1)
+	w.info.mu.Lock()
+	w.info.received++
+	w.info.sent++
+	w.info.lastOp = jute.OpName(h.Type)
+	w.info.lastXid = h.Xid
+	w.info.lastZxid = hdrZxid
+	w.info.lastAt = time.Now()
+	if w.info.latN == 0 || lat < w.info.latMin {
+		w.info.latMin = lat
+	}
+	w.info.latMax = max(w.info.latMax, lat)
+	w.info.latSum += lat
+	w.info.latN++
+	w.info.mu.Unlock()
+	return res.close
+}
+
+// onEvent is the Conn's sink: it queues a watch event for the processor.
+// It runs with the FSM's lock held, so it only queues.
+func (w *wireConn) onEvent(kind watchKind, ev Event) {
+	if ev.Type < EventNodeCreated || ev.Type > EventNodeChildrenChanged {
+		return // removals and session ends are the client's own business
+	}
+	w.evMu.Lock()
+	if kind.oneShot() {
+		delete(w.oneShot, wireWatchKey{kind, ev.Path})
+	}
+	key := wireEventKey{ev.Type, ev.Path}
+	if ev.Zxid != w.evZxid {
+		w.evZxid = ev.Zxid
+		clear(w.evSent)
+	}
+	if _, dup := w.evSent[key]; !dup {
+		w.evSent[key] = struct{}{}
+		w.evs = append(w.evs, ev)
+	}
+	w.evMu.Unlock()
+	select {
+	case w.evWake <- struct{}{}:
+	default:
+	}
+}
+
+// flushEvents queues the events of changes up to zxid for the writer.
+func (w *wireConn) flushEvents(zxid int64) {
+	w.evMu.Lock()
+	w.flushEventsLocked(zxid)
+	w.evMu.Unlock()
+}
+
+func (w *wireConn) flushEventsLocked(zxid int64) {
+	i := 0
+	for ; i < len(w.evs) && w.evs[i].Zxid <= zxid; i++ {
+		w.queueEvent(w.evs[i])
+	}
+	if i > 0 {
+		w.evs = append(w.evs[:0], w.evs[i:]...)
+	}
+}
+
+// queueEvent queues a notification frame: ZooKeeper 3.8 sends -1 as its
+// zxid.
+func (w *wireConn) queueEvent(ev Event) {
+	var e jute.Encoder
+	e.Buf = make([]byte, 4, 32+len(ev.Path))
+	(&jute.ReplyHeader{Xid: jute.XidNotification, Zxid: -1}).Encode(&e)
+	(&jute.WatcherEvent{Type: int32(ev.Type), State: int32(StateConnected), Path: ev.Path}).Encode(&e)
+	binary.BigEndian.PutUint32(e.Buf, uint32(len(e.Buf)-4))
+	w.queue(e.Buf)
+}
+
+// queue hands a frame to the writer.
+func (w *wireConn) queue(frame []byte) {
+	w.outMu.Lock()
+	if !w.outClosed {
+		w.out = append(w.out, frame...)
+	}
+	w.outMu.Unlock()
+	select {
+	case w.outWake <- struct{}{}:
+	default:
+	}
+}
+
+// closeOut lets the writer send what is queued and then close.
+func (w *wireConn) closeOut() {
+	w.outMu.Lock()
+	w.outClosed = true
+	w.outMu.Unlock()
+	select {
+	case w.outWake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop sends queued frames, as many as are queued per write.
+func (w *wireConn) writeLoop() {
+	var buf []byte
+	for {
+		<-w.outWake
+		w.outMu.Lock()
+		buf, w.out = w.out, buf[:0]
+		closed := w.outClosed
+		w.outMu.Unlock()
+		if len(buf) > 0 {
+			w.nc.SetWriteDeadline(time.Now().Add(max(w.n.cfg.MaxSessionTimeout, time.Second)))
+			if _, err := w.nc.Write(buf); err != nil {
+				w.nc.Close()
+				w.cancel()
+				return
+			}
+		}
+		if closed {
+			w.outMu.Lock()
+			rest := len(w.out)
+			w.outMu.Unlock()
+			if rest == 0 {
+				w.nc.Close()
+				return
+			}
+			select {
+			case w.outWake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// detach lets go of the session without closing it: it lives on until
+// the client resumes it, here or elsewhere, or it expires.
+func (w *wireConn) detach() {
+	c := w.conn
+	n := c.node()
+	n.connsMu.Lock()
+	if n.conns[c.id] == c {
+		delete(n.conns, c.id)
+	}
+	n.connsMu.Unlock()
+	c.end(StateDisconnected, ErrConnectionLoss)
+}
+
+// withEventSink makes a Conn hand every watch event to sink instead of
+// per-watch channels.
+func withEventSink(sink func(watchKind, Event)) ConnectOption {
+	return func(o *connectOptions) { o.sink = sink }
+}
+
+// addIdentity gives the Conn an identity a scheme grants without
+// credentials (the ip scheme's client address).
+func (c *Conn) addIdentity(id ID) {
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
+	next := append([]ID{id}, c.authIDs()...)
+	c.auth.Store(&next)
+}
