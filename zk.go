@@ -244,10 +244,10 @@ type Node struct {
 	cfg        Config
 	wire       *wireServer
 	clientAddr string
-	log       hclog.Logger
-	clock     Clock
-	quietRaft bool // default logger: raft logs errors only, not every election it starts
-	soleVoter bool // the cluster has one voter, this node
+	log        hclog.Logger
+	clock      Clock
+	quietRaft  bool // default logger: raft logs errors only, not every election it starts
+	soleVoter  bool // the cluster has one voter, this node
 
 	raftPtr   atomic.Pointer[raft.Raft] // replaced only by rollTerm
 	logs      raft.LogStore
