@@ -362,10 +362,8 @@ func (w *wireConn) handshake() bool {
 	}
 	var e jute.Encoder
 	e.Buf = make([]byte, 4, 64)
+	resp.HasReadOnly = req.HasReadOnly // an old client gets no readOnly byte
 	resp.Encode(&e)
-	if !req.HasReadOnly {
-		e.Buf = e.Buf[:len(e.Buf)-1] // an old client: no readOnly byte
-	}
 	binary.BigEndian.PutUint32(e.Buf, uint32(len(e.Buf)-4))
 	w.queue(e.Buf)
 	if w.conn == nil {

@@ -218,14 +218,14 @@ func (w *wireConn) dispatch(h jute.RequestHeader, d *jute.Decoder) wireResult {
 
 	case jute.OpMulti:
 		var req jute.MultiRequest
-		if !decode(&req) {
+		if !decode(&req) || req.Validate(jute.OpMulti) != nil {
 			return bad
 		}
 		return w.multi(&req)
 
 	case jute.OpMultiRead:
 		var req jute.MultiRequest
-		if !decode(&req) {
+		if !decode(&req) || req.Validate(jute.OpMultiRead) != nil {
 			return bad
 		}
 		return w.multiRead(&req)
