@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ type ConnectOption func(*connectOptions)
 
 type connectOptions struct {
 	sink     func(watchKind, Event) // the wire server's: receives every watch event
+	dialer   func(ctx context.Context, addr string) (net.Conn, error)
 	failover []*Node
 	timeout  time.Duration
 	resumeID int64
@@ -94,6 +96,9 @@ type Conn struct {
 	// seen is the zxid of the state the Conn's last read or write saw.
 	// The wire server, the only user, calls one operation at a time.
 	seen atomic.Int64
+	// remote is set for a Conn made by Dial: its operations go over the
+	// wire, and nodePtr is nil.
+	remote *remote
 }
 
 // Connect opens a session on this node, or resumes one with WithSession.
@@ -280,6 +285,9 @@ func (c *Conn) stateChanged() <-chan struct{} {
 // Close closes the session: its ephemeral nodes are deleted at once, in
 // one transaction, and its watches end. Closing an ended Conn returns nil.
 func (c *Conn) Close() error {
+	if c.remote != nil {
+		return c.remote.close()
+	}
 	if c.ended.Load() {
 		return nil
 	}
@@ -381,6 +389,9 @@ func (c *Conn) GetW(ctx context.Context, path string) ([]byte, *Stat, <-chan Eve
 }
 
 func (c *Conn) get(ctx context.Context, path string, watch bool) ([]byte, *Stat, <-chan Event, error) {
+	if c.remote != nil {
+		return c.remote.get(ctx, path, watch)
+	}
 	if err := c.check(ctx); err != nil {
 		return nil, nil, nil, opErr("get", path, err)
 	}
@@ -423,6 +434,9 @@ func (c *Conn) ExistsW(ctx context.Context, path string) (bool, *Stat, <-chan Ev
 }
 
 func (c *Conn) exists(ctx context.Context, path string, watch bool) (bool, *Stat, <-chan Event, error) {
+	if c.remote != nil {
+		return c.remote.exists(ctx, path, watch)
+	}
 	if err := c.check(ctx); err != nil {
 		return false, nil, nil, opErr("exists", path, err)
 	}
@@ -470,6 +484,9 @@ func (c *Conn) ChildrenW(ctx context.Context, path string) ([]string, *Stat, <-c
 }
 
 func (c *Conn) children(ctx context.Context, path string, watch bool) ([]string, *Stat, <-chan Event, error) {
+	if c.remote != nil {
+		return c.remote.children(ctx, path, watch)
+	}
 	if err := c.check(ctx); err != nil {
 		return nil, nil, nil, opErr("children", path, err)
 	}
@@ -504,6 +521,9 @@ func (c *Conn) children(ctx context.Context, path string, watch bool) ([]string,
 // GetACL returns a node's ACL and Stat. Without ADMIN permission, digest
 // identities are masked as ZooKeeper masks them.
 func (c *Conn) GetACL(ctx context.Context, path string) ([]ACL, *Stat, error) {
+	if c.remote != nil {
+		return c.remote.getACL(ctx, path)
+	}
 	if err := c.check(ctx); err != nil {
 		return nil, nil, opErr("getACL", path, err)
 	}
@@ -525,6 +545,9 @@ func (c *Conn) GetACL(ctx context.Context, path string) ([]ACL, *Stat, error) {
 // Ephemerals returns the paths of this session's ephemeral nodes that
 // start with prefix ("" or "/" for all of them), sorted.
 func (c *Conn) Ephemerals(ctx context.Context, prefix string) ([]string, error) {
+	if c.remote != nil {
+		return c.remote.ephemerals(ctx, prefix)
+	}
 	if err := c.check(ctx); err != nil {
 		return nil, opErr("getEphemerals", prefix, err)
 	}
@@ -538,6 +561,9 @@ func (c *Conn) Ephemerals(ctx context.Context, prefix string) ([]string, error) 
 
 // AllChildrenNumber returns the number of nodes below path, at any depth.
 func (c *Conn) AllChildrenNumber(ctx context.Context, path string) (int, error) {
+	if c.remote != nil {
+		return c.remote.allChildrenNumber(ctx, path)
+	}
 	if err := c.check(ctx); err != nil {
 		return 0, opErr("getAllChildrenNumber", path, err)
 	}
@@ -562,6 +588,9 @@ func (c *Conn) AllChildrenNumber(ctx context.Context, path string) (int, error) 
 // the session ends (EventNotWatching); then it closes. Events wait in an
 // unbounded queue when the reader is slow; the node never blocks on it.
 func (c *Conn) AddWatch(ctx context.Context, path string, mode AddWatchMode) (<-chan Event, error) {
+	if c.remote != nil {
+		return c.remote.addWatch(ctx, path, mode)
+	}
 	if err := c.check(ctx); err != nil {
 		return nil, opErr("addWatch", path, err)
 	}
@@ -592,6 +621,9 @@ func (c *Conn) AddWatch(ctx context.Context, path string, mode AddWatchMode) (<-
 // EventChildWatchRemoved or EventPersistentWatchRemoved and closes. If
 // there is no such watch it returns ErrNoWatcher.
 func (c *Conn) RemoveWatches(ctx context.Context, path string, typ WatcherType) error {
+	if c.remote != nil {
+		return c.remote.removeWatches(ctx, path, typ)
+	}
 	if err := c.check(ctx); err != nil {
 		return opErr("removeWatches", path, err)
 	}
@@ -623,6 +655,9 @@ func (c *Conn) RemoveWatches(ctx context.Context, path string, typ WatcherType) 
 // super user's digest grants every permission. An unknown scheme is
 // ErrAuthFailed.
 func (c *Conn) AddAuth(ctx context.Context, scheme string, auth []byte) error {
+	if c.remote != nil {
+		return c.remote.addAuth(ctx, scheme, auth)
+	}
 	if err := c.check(ctx); err != nil {
 		return opErr("addAuth", scheme, err)
 	}
@@ -654,6 +689,9 @@ func (c *Conn) addAuth(scheme string, auth []byte) error {
 // committed when Sync was called, after the leader confirmed with a
 // quorum that it still leads. A read after Sync is linearizable.
 func (c *Conn) Sync(ctx context.Context, path string) error {
+	if c.remote != nil {
+		return c.remote.sync(ctx, path)
+	}
 	if err := c.check(ctx); err != nil {
 		return opErr("sync", path, err)
 	}

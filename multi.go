@@ -176,6 +176,9 @@ func toTxnIDs(ids []ID) []txn.ID {
 
 // write proposes ops as one txn and returns one result per op.
 func (c *Conn) write(ctx context.Context, multi bool, ops []Op) ([]opResult, int, error) {
+	if c.remote != nil {
+		return c.remote.write(ctx, multi, ops)
+	}
 	if err := c.check(ctx); err != nil {
 		return nil, -1, err
 	}

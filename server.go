@@ -348,7 +348,7 @@ func (w *wireConn) handshake() bool {
 	switch {
 	case err == nil:
 		w.conn = conn
-		conn.addIdentity(ID{Scheme: "ip", ID: w.ip})
+		conn.setIP(w.ip)
 		resp.TimeOut = int32(conn.SessionTimeout() / time.Millisecond)
 		resp.SessionID = conn.SessionID()
 		resp.Passwd = conn.password
@@ -605,11 +605,16 @@ func withEventSink(sink func(watchKind, Event)) ConnectOption {
 	return func(o *connectOptions) { o.sink = sink }
 }
 
-// addIdentity gives the Conn an identity a scheme grants without
-// credentials (the ip scheme's client address).
-func (c *Conn) addIdentity(id ID) {
+// setIP gives the Conn the ip identity of its client's address, in place
+// of the loopback one an in-process Conn has.
+func (c *Conn) setIP(ip string) {
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
-	next := append([]ID{id}, c.authIDs()...)
+	next := []ID{{Scheme: "ip", ID: ip}}
+	for _, id := range c.authIDs() {
+		if id.Scheme != "ip" {
+			next = append(next, id)
+		}
+	}
 	c.auth.Store(&next)
 }

@@ -15,6 +15,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -150,7 +151,14 @@ type Client struct {
 	sessionClosed bool       // a closeSession got its reply
 	endErr        error      // why the Client ended; nil while it runs
 	lostSince     time.Time  // when the last connection broke; zero when connected
+
+	heard atomic.Int64 // unix ns of the last frame from a server
 }
+
+// LastHeard returns when a server last sent the Client anything (a reply,
+// a ping's reply, a notification, a ConnectResponse): the session was
+// alive on the ensemble then.
+func (c *Client) LastHeard() time.Time { return time.Unix(0, c.heard.Load()) }
 
 // request is one frame to send and, for callers' requests, where its reply
 // goes.
@@ -160,6 +168,7 @@ type request struct {
 	frame    []byte      // length-prefixed, ready to write
 	internal bool        // sent by the engine; nobody waits for it
 	reply    chan result // capacity 1; nil when internal
+	then     func(code int32)
 }
 
 type result struct {
@@ -237,8 +246,17 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 // been without one for the whole session timeout, in which case they fail
 // with ErrConnectionLoss.
 func (c *Client) Do(ctx context.Context, op int32, req, resp jute.Record) (int64, error) {
+	return c.DoThen(ctx, op, req, resp, nil)
+}
+
+// DoThen is Do that also calls then with the reply's error code when the
+// reply arrives, from the goroutine that reads replies, before any later
+// frame is handed on: a caller registers a watch there so that no
+// notification for it can come first, as the Java client does. then is
+// not called when no reply comes; it has OnEvent's restrictions.
+func (c *Client) DoThen(ctx context.Context, op int32, req, resp jute.Record, then func(code int32)) (int64, error) {
 	frame := encodeFrame(0, op, req) // the xid is patched in below
-	r := &request{op: op, frame: frame, reply: make(chan result, 1)}
+	r := &request{op: op, frame: frame, reply: make(chan result, 1), then: then}
 	c.mu.Lock()
 	if err := c.refuseLocked(); err != nil {
 		c.mu.Unlock()

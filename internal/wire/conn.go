@@ -124,6 +124,7 @@ func (c *Client) handshake(nc net.Conn, addr string) (*conn, error) {
 		c.log.Debug("session expired", "addr", addr)
 		return nil, ErrSessionExpired
 	}
+	c.heard.Store(time.Now().UnixNano())
 	c.mu.Lock()
 	if c.sessionID != 0 && c.sessionID != resp.SessionID {
 		c.mu.Unlock()
@@ -357,6 +358,7 @@ func (cn *conn) readLoop() {
 			cn.fail(readErr(err, cn.readTimeout))
 			return
 		}
+		cn.c.heard.Store(time.Now().UnixNano())
 		var hdr jute.ReplyHeader
 		if err := jute.Unmarshal(frame[:replyHeaderSize], &hdr); err != nil {
 			cn.fail(fmt.Errorf("%w: %w", errProtocol, err))
@@ -442,6 +444,9 @@ func (cn *conn) handle(hdr jute.ReplyHeader, body []byte) error {
 			c.log.Warn("request sent on connect failed", "op", jute.OpName(r.op), "error", CodeError{Code: hdr.Err})
 		}
 	} else {
+		if r.then != nil {
+			r.then(hdr.Err)
+		}
 		r.reply <- result{hdr: hdr, body: body}
 	}
 	if r.op == jute.OpAuth && hdr.Err == CodeAuthFailed {
