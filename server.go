@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zkraft/zk/internal/flw"
 	"github.com/zkraft/zk/internal/jute"
 )
 
@@ -461,7 +462,7 @@ func (w *wireConn) process(r wireRequest) error {
 	w.info.mu.Lock()
 	w.info.received++
 	w.info.sent++
-	w.info.lastOp = jute.OpName(h.Type)
+	w.info.lastOp = flw.OpName(h.Type)
 	w.info.lastXid = h.Xid
 	w.info.lastZxid = hdrZxid
 	w.info.lastAt = time.Now()

@@ -244,6 +244,7 @@ type Node struct {
 	cfg        Config
 	wire       *wireServer
 	clientAddr string
+	started    time.Time
 	log        hclog.Logger
 	clock      Clock
 	quietRaft  bool // default logger: raft logs errors only, not every election it starts
@@ -329,6 +330,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.fsm = newFSM(n.watches, n)
 	n.wire = newWireServer(n)
+	n.started = time.Now()
 	n.contact.Store(n.clock.Now().UnixNano())
 	if err := n.startRaft(networked); err != nil {
 		n.closeStores()

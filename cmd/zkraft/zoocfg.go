@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/zkraft/zk"
+	"github.com/zkraft/zk/internal/zoocfg"
+)
+
+// fromZooCfg makes a node's Config from a ZooKeeper zoo.cfg, with server
+// properties from SERVER_JVMFLAGS (-Dzookeeper.* flags) where zoo.cfg
+// does not set them, as a ZooKeeper server would read them.
+//
+// A server line's quorum port (server.N=host:PORT:electionPort) becomes
+// the node's peer address, which carries raft and forwarded writes; the
+// election port is not used, as raft elects over the same connection.
+// The raft state lives in dataDir/zkraft, next to myid.
+func fromZooCfg(path, jvmFlags string) (zk.Config, error) {
+	zc, err := zoocfg.Load(path)
+	if err != nil {
+		return zk.Config{}, err
+	}
+	zc.ApplyJVMFlags(zoocfg.ParseJVMFlags(jvmFlags))
+	cfg := zk.Config{
+		Dir:               filepath.Join(zc.DataDir, "zkraft"),
+		TickTime:          zc.TickTime,
+		MinSessionTimeout: zc.MinSessionTimeout,
+		MaxSessionTimeout: zc.MaxSessionTimeout,
+		MaxClientConns:    zc.MaxClientCnxns,
+		DisableTTL:        true,
+	}
+	if zc.MaxClientCnxns == 0 {
+		cfg.MaxClientConns = -1 // ZooKeeper's 0: no limit
+	}
+	for w := range zc.FourLetterWhitelist {
+		cfg.FourLetterWords = append(cfg.FourLetterWords, w)
+	}
+	if len(cfg.FourLetterWords) == 0 {
+		cfg.FourLetterWords = []string{"srvr"}
+	}
+	if v, ok := zc.Property("DigestAuthenticationProvider.superDigest"); ok {
+		cfg.SuperDigest = v
+	}
+	if v, ok := zc.Property("extendedTypesEnabled"); ok {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return zk.Config{}, fmt.Errorf("%s: extendedTypesEnabled=%q: %w", path, v, err)
+		}
+		cfg.DisableTTL = !on
+	}
+	if v, ok := zc.Property("jute.maxbuffer"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return zk.Config{}, fmt.Errorf("%s: jute.maxbuffer=%q is not a positive number", path, v)
+		}
+		cfg.MaxPacket = n
+	}
+	if zc.ClientPort == 0 {
+		return zk.Config{}, fmt.Errorf("%s: no clientPort, and no client address on this server's line", path)
+	}
+	host := zc.ClientPortAddress
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	cfg.ClientAddr = net.JoinHostPort(host, strconv.Itoa(zc.ClientPort))
+
+	single := len(zc.Servers) <= 1 && zc.StandaloneEnabled
+	if !zc.Distributed() || single {
+		cfg.ID = "1"
+		if zc.HasMyID {
+			cfg.ID = strconv.FormatUint(zc.MyID, 10)
+		}
+		return cfg, nil
+	}
+	self, ok := zc.Self()
+	if !ok {
+		return zk.Config{}, fmt.Errorf("%s: myid %d in %s names no server line", path, zc.MyID, zc.DataDir)
+	}
+	cfg.ID = strconv.FormatUint(self.ID, 10)
+	cfg.PeerAddr = net.JoinHostPort(self.Host, strconv.Itoa(self.PeerPort))
+	for _, s := range zc.Servers {
+		cfg.Peers = append(cfg.Peers, zk.Peer{
+			ID:       strconv.FormatUint(s.ID, 10),
+			Addr:     net.JoinHostPort(s.Host, strconv.Itoa(s.PeerPort)),
+			Observer: strings.EqualFold(s.Role, zoocfg.Observer),
+		})
+	}
+	return cfg, nil
+}
