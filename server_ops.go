@@ -357,11 +357,7 @@ func (w *wireConn) wantWatch(watch bool, kind watchKind, path string) bool {
 
 func (w *wireConn) watchSet(err error, kind watchKind, path string) {
 	if err == nil {
-		return
-	}
-	var oe *OpError
-	if kind == watchData && errors.As(err, &oe) && errors.Is(err, ErrNoNode) {
-		return // exists on a missing node: the watch was set
+		return // exists on a missing node comes here too: its watch was set
 	}
 	w.evMu.Lock()
 	delete(w.oneShot, wireWatchKey{kind, path})
