@@ -325,6 +325,11 @@ func TestEnsembleGoZookeeper(t *testing.T) {
 	if _, err := c.Create("/secret", []byte("s"), 0, gozk.DigestACL(gozk.PermAll, "user", "pw")); err != nil {
 		t.Fatal(err)
 	}
+	// other is on another server: reads there are sequentially
+	// consistent, so it syncs before it looks.
+	if _, err := other.Sync("/secret"); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := other.Get("/secret"); !errors.Is(err, gozk.ErrNoAuth) {
 		t.Fatalf("read without auth: %v", err)
 	}
