@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"slices"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zkraft/zk"
+	"github.com/zkraft/zk/internal/apachezk"
 	"github.com/zkraft/zk/internal/fakeclock"
 )
 
@@ -30,11 +32,39 @@ func h2Ctx(t *testing.T) context.Context {
 	return ctx
 }
 
+// connOverWire runs the Conn tests over the wire protocol: h2Conn dials
+// the node's client port with zk.Dial instead of Node.Connect, so the same
+// assertions hold for the server, the Dial client and the two together.
+// .ci/run runs the package both ways.
+var connOverWire = flag.Bool("zkraft.wire", false, "make the Conn tests' Conns with zk.Dial over the wire protocol")
+
+// connOnApache, with connOverWire, makes h2Conn dial an Apache ZooKeeper
+// 3.8 server started for the test instead of the test's node: the Conn
+// tests that hold for any ZooKeeper then check zk.Dial against the real
+// thing, and each test that checks zkraft's own behaviour says so and
+// skips.
+var connOnApache = flag.Bool("zkraft.apache", false, "with -zkraft.wire, dial Apache ZooKeeper 3.8 instead of the test's node")
+
+// apacheFor maps a test's node to the Apache ZooKeeper it stands for.
+var apacheFor sync.Map // *zk.Node → string (client address)
+
+// h2ZkraftOnly skips a Conn test when it runs against Apache ZooKeeper:
+// what it checks is zkraft's own (why says what).
+func h2ZkraftOnly(t *testing.T, why string) {
+	t.Helper()
+	if *connOverWire && *connOnApache {
+		t.Skip("zkraft only: " + why)
+	}
+}
+
 // h2Node opens an in-memory node with cfg and closes it when the test ends.
 func h2Node(t *testing.T, cfg zk.Config) *zk.Node {
 	t.Helper()
 	if cfg.ID == "" {
 		cfg.ID = "n1"
+	}
+	if *connOverWire && cfg.ClientAddr == "" {
+		cfg.ClientAddr = "127.0.0.1:0"
 	}
 	n, err := zk.Open(h2Ctx(t), cfg)
 	if err != nil {
@@ -45,6 +75,12 @@ func h2Node(t *testing.T, cfg zk.Config) *zk.Node {
 			t.Errorf("Node.Close: %v", err)
 		}
 	})
+	if *connOverWire && *connOnApache {
+		e := apachezk.Start(t, apachezk.Options{Config: []string{"extendedTypesEnabled=true"},
+			JVMFlags: []string{"-Dzookeeper.extendedTypesEnabled=true"}})
+		apacheFor.Store(n, e.Addrs()[0])
+		t.Cleanup(func() { apacheFor.Delete(n) })
+	}
 	return n
 }
 
@@ -52,7 +88,17 @@ func h2Node(t *testing.T, cfg zk.Config) *zk.Node {
 // node, as cleanups run last-in first-out).
 func h2Conn(t *testing.T, n *zk.Node, opts ...zk.ConnectOption) *zk.Conn {
 	t.Helper()
-	c, err := n.Connect(h2Ctx(t), opts...)
+	var (
+		c   *zk.Conn
+		err error
+	)
+	if addr, ok := apacheFor.Load(n); ok {
+		c, err = zk.Dial(h2Ctx(t), []string{addr.(string)}, opts...)
+	} else if *connOverWire && n.ClientAddr() != "" {
+		c, err = zk.Dial(h2Ctx(t), []string{n.ClientAddr()}, opts...)
+	} else {
+		c, err = n.Connect(h2Ctx(t), opts...)
+	}
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -121,6 +167,7 @@ func h2CheckErr(t *testing.T, err, want error, op, path string) {
 }
 
 func TestConnSentinelErrors(t *testing.T) {
+	h2ZkraftOnly(t, "exists on a node without READ is NOAUTH here (protocol.md §6.3); ZooKeeper 3.8.0 answers with the Stat")
 	n, c := newTestConn(t)
 	ctx := h2Ctx(t)
 	h2Create(t, c, "/full", nil, zk.FlagPersistent, h2Open)
@@ -262,6 +309,7 @@ func TestConnBadPaths(t *testing.T) {
 }
 
 func TestConnMaxDataSize(t *testing.T) {
+	h2ZkraftOnly(t, "the node's MaxDataSize")
 	const limit = 16
 	n := h2Node(t, zk.Config{MaxDataSize: limit})
 	c := h2Conn(t, n)
@@ -301,6 +349,7 @@ func TestConnMaxDataSize(t *testing.T) {
 }
 
 func TestConnMulti(t *testing.T) {
+	h2ZkraftOnly(t, "ZooKeeper 3.8.0 returns no Stat for a multi's creates, and NONODE before BADARGUMENTS for a path with an empty segment")
 	_, c := newTestConn(t)
 	ctx := h2Ctx(t)
 
@@ -578,6 +627,7 @@ func TestConnNoAliasing(t *testing.T) {
 }
 
 func TestConnCloseRemovesEphemerals(t *testing.T) {
+	h2ZkraftOnly(t, "it also uses an in-process Conn on the node")
 	n, observer := newTestConn(t)
 	ctx := h2Ctx(t)
 	owner, err := n.Connect(ctx)
@@ -733,6 +783,9 @@ func TestConnNodeCloseDisconnects(t *testing.T) {
 }
 
 func TestConnSessionMoved(t *testing.T) {
+	if *connOverWire {
+		t.Skip("over the wire, two clients of one session take it from each other in turn, as with ZooKeeper: the old Conn reconnects")
+	}
 	n, a := newTestConn(t)
 	ctx := h2Ctx(t)
 	h2Create(t, a, "/eph", nil, zk.FlagEphemeral, h2Open)
@@ -763,6 +816,7 @@ func TestConnSessionMoved(t *testing.T) {
 }
 
 func TestConnStat(t *testing.T) {
+	h2ZkraftOnly(t, "it compares with the node's zxid")
 	n, c := newTestConn(t)
 	ctx := h2Ctx(t)
 	last := n.LastZxid()
@@ -880,6 +934,7 @@ func TestConnStat(t *testing.T) {
 }
 
 func TestConnACL(t *testing.T) {
+	h2ZkraftOnly(t, "the super digest is the node's configuration")
 	super := zk.DigestID("super", "superpw")
 	n := h2Node(t, zk.Config{SuperDigest: super})
 	ctx := h2Ctx(t)
@@ -1035,6 +1090,7 @@ func TestConnACL(t *testing.T) {
 }
 
 func TestConnACLPerOp(t *testing.T) {
+	h2ZkraftOnly(t, "exists on a node without READ is NOAUTH here (protocol.md §6.3); ZooKeeper 3.8.0 answers with the Stat")
 	_, c := newTestConn(t)
 	ctx := h2Ctx(t)
 	all := zk.PermAll
@@ -1185,6 +1241,7 @@ func TestConnCreateModes(t *testing.T) {
 }
 
 func TestConnDisableTTL(t *testing.T) {
+	h2ZkraftOnly(t, "the node's DisableTTL")
 	n := h2Node(t, zk.Config{DisableTTL: true})
 	c := h2Conn(t, n)
 	ctx := h2Ctx(t)
@@ -1208,6 +1265,7 @@ func TestConnDisableTTL(t *testing.T) {
 
 // TestConnContainerAndTTLReaping drives the reaper with a fake clock.
 func TestConnContainerAndTTLReaping(t *testing.T) {
+	h2ZkraftOnly(t, "the node's fake clock")
 	clk := fakeclock.New(time.Unix(1_700_000_000, 0))
 	const tick = 100 * time.Millisecond
 	n := h2Node(t, zk.Config{Clock: clk, TickTime: tick, ContainerCheckInterval: time.Second})

@@ -73,9 +73,6 @@ func Dial(ctx context.Context, addrs []string, opts ...ConnectOption) (*Conn, er
 	c.events = newMailbox(16, r.stop)
 	none := []ID{}
 	c.auth.Store(&none)
-	for _, a := range o.auth {
-		r.auth = append(r.auth, jute.AuthPacket{Scheme: a.scheme, Auth: a.auth})
-	}
 	c.setState(StateConnecting)
 	cl, err := wire.Dial(ctx, wire.ClientConfig{
 		Addrs:          addrs,
@@ -99,11 +96,9 @@ func Dial(ctx context.Context, addrs []string, opts ...ConnectOption) (*Conn, er
 		c.events.push(Event{Type: EventSession, State: StateConnected}, false)
 	}
 	for _, a := range o.auth {
-		// Credentials go with the first connection's requests; a refusal
-		// ends the Client, which onState reports.
-		if _, err := cl.Do(ctx, jute.OpAuth, &jute.AuthPacket{Scheme: a.scheme, Auth: a.auth}, nil); err != nil {
+		if err := r.addAuth(ctx, a.scheme, a.auth); err != nil {
 			r.shutdown(context.Background())
-			return nil, opErr("connect", "", remoteErr(err))
+			return nil, opErr("connect", "", errors.Unwrap(err))
 		}
 	}
 	r.wg.Go(r.watchTouch)
@@ -528,7 +523,7 @@ func (r *remote) write(ctx context.Context, multi bool, ops []Op) ([]opResult, i
 	}
 	req := jute.MultiRequest{Ops: make([]jute.MultiOp, len(ops))}
 	for i := range ops {
-		op, rec, err := remoteRequest(&ops[i])
+		op, rec, err := remoteRequest(&ops[i], false)
 		if err != nil {
 			return failedResults(len(ops), i, err), i, err
 		}
@@ -570,7 +565,7 @@ func (r *remote) write(ctx context.Context, multi bool, ops []Op) ([]opResult, i
 
 // write1 sends one write with its own opcode.
 func (r *remote) write1(ctx context.Context, o *Op) (opResult, error) {
-	op, rec, err := remoteRequest(o)
+	op, rec, err := remoteRequest(o, true)
 	if err != nil {
 		return opResult{}, err
 	}
@@ -594,12 +589,29 @@ func (r *remote) write1(ctx context.Context, o *Op) (opResult, error) {
 }
 
 // remoteRequest is an Op's opcode and request record. Creates use the
-// opcodes that return a Stat.
-func remoteRequest(o *Op) (int32, jute.Record, error) {
+// opcodes that return a Stat. Paths, modes and TTLs are checked here as
+// an in-process Conn checks them (and as ZooKeeper's Java client does),
+// so that a Dial'ed Conn refuses the same calls whatever the server.
+//
+// A multi's ops are left to the server (local false), which decides as
+// ZooKeeper does which of several failing ops is reported: the first in
+// order, whether it fails against the tree or on its arguments.
+func remoteRequest(o *Op, local bool) (int32, jute.Record, error) {
+	check := o.path
+	if o.kind == opCreate && o.mode.isSequential() {
+		check += "0"
+	}
+	if err := validatePath(check); local && err != nil {
+		return 0, nil, err
+	}
 	switch o.kind {
 	case opCreate:
 		acl := toJuteACL(o.acl)
 		switch {
+		case local && !o.mode.valid():
+			return 0, nil, ErrBadArguments
+		case local && o.mode.isTTL() && (o.ttl.Milliseconds() <= 0 || o.ttl.Milliseconds() > MaxTTL):
+			return 0, nil, ErrBadArguments
 		case o.mode.isTTL():
 			return jute.OpCreateTTL, &jute.CreateTTLRequest{Path: o.path, Data: o.data, ACL: acl, Flags: int32(o.mode), TTL: o.ttl.Milliseconds()}, nil
 		case o.ttl != 0:
@@ -609,6 +621,9 @@ func remoteRequest(o *Op) (int32, jute.Record, error) {
 		}
 		return jute.OpCreate2, &jute.CreateRequest{Path: o.path, Data: o.data, ACL: acl, Flags: int32(o.mode)}, nil
 	case opDelete:
+		if local && isSystemPath(o.path) {
+			return 0, nil, ErrBadArguments
+		}
 		return jute.OpDelete, &jute.DeleteRequest{Path: o.path, Version: o.version}, nil
 	case opSetData:
 		return jute.OpSetData, &jute.SetDataRequest{Path: o.path, Data: o.data, Version: o.version}, nil

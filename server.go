@@ -202,12 +202,12 @@ type wireConn struct {
 
 	// evs are watch events not yet written, in zxid order; evWake tells
 	// the processor there are some.
-	evMu    sync.Mutex
-	evs     []Event
-	evWake  chan struct{}
-	evZxid  int64                     // the zxid of the last event queued
-	evSent  map[wireEventKey]struct{} // the events of evZxid queued so far
-	oneShot map[wireWatchKey]struct{}
+	evMu     sync.Mutex
+	evs      []Event
+	evWake   chan struct{}
+	evChange uint64                    // the change of the last event queued
+	evSent   map[wireEventKey]struct{} // the events of evChange queued so far
+	oneShot  map[wireWatchKey]struct{}
 
 	info wireConnInfo
 }
@@ -218,7 +218,8 @@ type wireRequest struct {
 }
 
 // wireEventKey identifies a notification: one change sends a connection
-// one notification per path and type, however many watches it matched.
+// one notification per path and type, however many of its watches it
+// matched (each op of a multi is a change of its own).
 type wireEventKey struct {
 	typ  EventType
 	path string
@@ -277,6 +278,7 @@ func (w *wireConn) serve() {
 	defer w.detach()
 	var proc sync.WaitGroup
 	proc.Go(w.processLoop)
+
 	w.readLoop()
 	w.cancel()
 	close(w.reqs)
@@ -415,6 +417,15 @@ func (w *wireConn) processLoop() {
 			}
 		case <-w.evWake:
 			w.flushEvents(1<<63 - 1)
+		case <-w.conn.Done():
+			// The session ended elsewhere (expired, closed, or resumed on
+			// another connection): ZooKeeper closes the connection. Its
+			// own closeSession ends it too, after the reply is queued.
+			w.flushEvents(1<<63 - 1)
+			w.closeOut()
+			for range w.reqs {
+			}
+			return
 		}
 	}
 }
@@ -487,8 +498,8 @@ func (w *wireConn) onEvent(kind watchKind, ev Event) {
 		delete(w.oneShot, wireWatchKey{kind, ev.Path})
 	}
 	key := wireEventKey{ev.Type, ev.Path}
-	if ev.Zxid != w.evZxid {
-		w.evZxid = ev.Zxid
+	if ev.change != w.evChange {
+		w.evChange = ev.change
 		clear(w.evSent)
 	}
 	if _, dup := w.evSent[key]; !dup {
@@ -519,12 +530,17 @@ func (w *wireConn) flushEventsLocked(zxid int64) {
 	}
 }
 
-// queueEvent queues a notification frame: ZooKeeper 3.8 sends -1 as its
-// zxid.
+// queueEvent queues a notification frame. Its header carries the zxid of
+// the change, as ZooKeeper 3.9 does (3.8 sent -1, which clients ignore);
+// catch-up events of setWatches, which stand for no one change, carry -1.
 func (w *wireConn) queueEvent(ev Event) {
 	var e jute.Encoder
 	e.Buf = make([]byte, 4, 32+len(ev.Path))
-	(&jute.ReplyHeader{Xid: jute.XidNotification, Zxid: -1}).Encode(&e)
+	z := ev.Zxid
+	if z == 0 {
+		z = -1
+	}
+	(&jute.ReplyHeader{Xid: jute.XidNotification, Zxid: z}).Encode(&e)
 	(&jute.WatcherEvent{Type: int32(ev.Type), State: int32(StateConnected), Path: ev.Path}).Encode(&e)
 	binary.BigEndian.PutUint32(e.Buf, uint32(len(e.Buf)-4))
 	w.queue(e.Buf)

@@ -100,6 +100,8 @@ type Event struct {
 	Path  string // the node that changed (for recursive watches, a descendant)
 	Zxid  int64  // the zxid of the change; 0 for session events
 	Err   error  // why a watch stopped (EventNotWatching)
+
+	change uint64 // which change of the node's made it: the wire server sends one per change
 }
 
 // AddWatchMode is the mode of a watch added with AddWatch, as ZooKeeper's
@@ -190,7 +192,8 @@ type watchManager struct {
 	owned map[watchOwner]map[watchReg]struct{}
 	count int // registrations in all tables
 
-	seen map[watcher]struct{} // scratch for one firing
+	seen    map[watcher]struct{} // scratch for one firing
+	changes uint64               // changes triggered so far; guarded by mu
 
 	// recent is a ring of the latest changes, for replaying the events a
 	// moving session missed; every change after zxid floor is in it.
@@ -329,6 +332,7 @@ func (m *watchManager) trigger(c *change, zxid int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.record(c, zxid)
+	m.changes++
 	if m.count == 0 {
 		return
 	}
@@ -420,7 +424,7 @@ func isDescendant(p, ancestor string) bool {
 // skipping watchers already in m.seen, and consumes the one-shot ones. Watchers that
 // may not read the node lose the event (and the one-shot watch).
 func (m *watchManager) fire(path string, typ EventType, zxid int64, acl []ACL, kinds ...watchKind) {
-	ev := Event{Type: typ, State: StateConnected, Path: path, Zxid: zxid}
+	ev := Event{Type: typ, State: StateConnected, Path: path, Zxid: zxid, change: m.changes}
 	for _, k := range kinds {
 		set := m.table[k][path]
 		if len(set) == 0 {
@@ -457,7 +461,7 @@ func (m *watchManager) fireRecursive(path string, typ EventType, zxid int64, acl
 	if len(m.table[watchRecursive]) == 0 {
 		return
 	}
-	ev := Event{Type: typ, State: StateConnected, Path: path, Zxid: zxid}
+	ev := Event{Type: typ, State: StateConnected, Path: path, Zxid: zxid, change: m.changes}
 	for p := path; ; {
 		for w := range m.table[watchRecursive][p] {
 			if _, dup := m.seen[w]; dup {

@@ -237,6 +237,7 @@ func TestWatchSameSessionAndDuplicates(t *testing.T) {
 }
 
 func TestWatchPersistent(t *testing.T) {
+	h2ZkraftOnly(t, "ZooKeeper 3.8 removes a persistent watch with WatcherType Data; the Persistent types are 3.9's")
 	n, w := newTestConn(t)
 	c := h2Conn(t, n)
 	ctx := h2Ctx(t)
@@ -337,6 +338,7 @@ func TestWatchPersistentRecursive(t *testing.T) {
 }
 
 func TestWatchRemoveWatches(t *testing.T) {
+	h2ZkraftOnly(t, "WatcherType Persistent and PersistentRecursive are ZooKeeper 3.9's")
 	n, w := newTestConn(t)
 	other := h2Conn(t, n)
 	ctx := h2Ctx(t)
@@ -507,6 +509,7 @@ func TestWatchEventBeforeRead(t *testing.T) {
 // TestWatchZxidOrder checks that a recursive watch receives a subtree's
 // events in exactly the order of the writes.
 func TestWatchZxidOrder(t *testing.T) {
+	h2ZkraftOnly(t, "ZooKeeper 3.8's notifications carry no zxid (3.9's do, as zkraft's)")
 	n, w := newTestConn(t)
 	c := h2Conn(t, n)
 	ctx := h2Ctx(t)
@@ -576,6 +579,7 @@ func TestWatchZxidOrder(t *testing.T) {
 // watcher may not read: recursive and one-shot alike, and that the
 // children event of a readable parent still arrives.
 func TestWatchACLFilter(t *testing.T) {
+	h2ZkraftOnly(t, "ZooKeeper 3.8.0 notifies watches without READ (CVE-2024-23944, fixed in 3.8.4)")
 	n, anon := newTestConn(t)
 	alice := h2Conn(t, n, zk.WithAuth("digest", []byte("alice:pw")))
 	ctx := h2Ctx(t)
@@ -633,6 +637,7 @@ func TestWatchACLFilter(t *testing.T) {
 // TestWatchSlowReaderNeverBlocks checks that a persistent watch nobody
 // reads does not hold up writes, and loses nothing.
 func TestWatchSlowReaderNeverBlocks(t *testing.T) {
+	h2ZkraftOnly(t, "ZooKeeper 3.8's notifications carry no zxid (3.9's do, as zkraft's)")
 	n, w := newTestConn(t)
 	c := h2Conn(t, n)
 	ctx := h2Ctx(t)
@@ -687,6 +692,7 @@ func TestWatchSlowReaderNeverBlocks(t *testing.T) {
 // in order, at least the buffered ones, then the channel closes (with
 // EventNotWatching last if it got through).
 func TestWatchSlowReaderClose(t *testing.T) {
+	h2ZkraftOnly(t, "it also uses an in-process Conn on the node")
 	n, c := newTestConn(t)
 	w, err := n.Connect(h2Ctx(t))
 	if err != nil {
@@ -744,6 +750,7 @@ func TestWatchSlowReaderClose(t *testing.T) {
 // TestWatchConnClose checks that closing a Conn ends its watches with
 // EventNotWatching and its Events channel with StateClosed.
 func TestWatchConnClose(t *testing.T) {
+	h2ZkraftOnly(t, "it also uses an in-process Conn on the node")
 	n, other := newTestConn(t)
 	ctx := h2Ctx(t)
 	w, err := n.Connect(ctx)

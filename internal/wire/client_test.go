@@ -621,7 +621,10 @@ func TestDoContextCancel(t *testing.T) {
 	}
 }
 
-func TestAuthFailedEndsClient(t *testing.T) {
+// TestAuthFailedReconnects: a caller's credentials refused get it
+// ErrAuthFailed; the server closes the connection, and the Client resumes
+// its session on the next one and goes on.
+func TestAuthFailedReconnects(t *testing.T) {
 	s := newFakeServer(t)
 	log := newStateLog()
 	c, fc := dialFake(t, ClientConfig{OnState: log.onState}, s, longTimeout, 3)
@@ -635,16 +638,19 @@ func TestAuthFailedEndsClient(t *testing.T) {
 	if r := await(t, queued); !errors.Is(r.err, ErrAuthFailed) {
 		t.Fatalf("auth got %v", r.err)
 	}
-	select {
-	case <-c.Done():
-	case <-time.After(waitFor):
-		t.Fatal("client still running after AUTHFAILED")
+	next := s.accept()
+	if cr := next.readConnect(); cr.SessionID != 3 {
+		t.Fatalf("reconnected with session %#x, want 3", cr.SessionID)
 	}
-	if c.State() != AuthFailed {
+	next.acceptSession(longTimeout, 3, testPasswd)
+	sync := doAsync(c, jute.OpSync, &jute.PathRequest{Path: "/"}, &jute.PathResponse{})
+	r = next.next()
+	next.reply(r.hdr.Xid, 5, 0, &jute.PathResponse{Path: "/"})
+	if res := await(t, sync); res.err != nil {
+		t.Fatalf("sync after the refusal: %v", res.err)
+	}
+	if c.State() != Connected {
 		t.Fatalf("state %v", c.State())
-	}
-	if _, err := c.Do(context.Background(), jute.OpSync, &jute.PathRequest{Path: "/"}, nil); !errors.Is(err, ErrAuthFailed) {
-		t.Fatalf("Do after auth failure: %v", err)
 	}
 }
 

@@ -447,14 +447,31 @@ func (cn *conn) handle(hdr jute.ReplyHeader, body []byte) error {
 		if r.then != nil {
 			r.then(hdr.Err)
 		}
+		if r.op == jute.OpAuth && hdr.Err == CodeAuthFailed {
+			// The server closes this connection: what the caller sends
+			// next must wait for the next one.
+			cn.fail(errAuthRefused)
+		}
 		r.reply <- result{hdr: hdr, body: body}
 	}
 	if r.op == jute.OpAuth && hdr.Err == CodeAuthFailed {
 		// ZooKeeper closes the connection after refusing credentials.
-		return ErrAuthFailed
+		// Credentials the engine re-sends were accepted once and are now
+		// refused: sending them on every reconnect would only repeat
+		// that, so the Client ends. A caller's new credential was never
+		// kept: its caller has the error, and the session resumes on the
+		// next connection, as go-zookeeper/zk and kazoo do.
+		if r.internal {
+			return ErrAuthFailed
+		}
+		return errAuthRefused
 	}
 	return nil
 }
+
+// errAuthRefused ends a connection whose server refused a caller's
+// credentials; the engine reconnects.
+var errAuthRefused = errors.New("the server refused credentials and closes the connection")
 
 // matchLocked removes and returns the pending request a reply with xid
 // answers. Replies come in request order (protocol.md §4.3), except that
