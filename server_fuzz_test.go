@@ -3,8 +3,11 @@ package zk
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,8 +36,18 @@ func fuzzRequest(xid, op int32, body jute.Record) []byte {
 // body. The node must not panic, must never answer out of order in a way
 // that breaks framing, and must still serve other sessions afterwards.
 func FuzzServer(f *testing.F) {
+	for _, s := range fuzzServerSeeds() {
+		f.Add(s)
+	}
+	fuzzServer(f)
+}
+
+// fuzzServerSeeds are the committed corpus of FuzzServer (see
+// TestWriteServerFuzzCorpus): one request of each kind and some bad
+// frames.
+func fuzzServerSeeds() [][]byte {
 	acl := []jute.ACL{{Perms: 31, ID: jute.ID{Scheme: "world", ID: "anyone"}}}
-	seeds := [][]byte{
+	return [][]byte{
 		fuzzRequest(1, jute.OpCreate, &jute.CreateRequest{Path: "/a", Data: []byte("x"), ACL: acl}),
 		fuzzRequest(1, jute.OpGetData, &jute.PathWatchRequest{Path: "/", Watch: true}),
 		fuzzRequest(1, jute.OpGetChildren2, &jute.PathWatchRequest{Path: "/zookeeper", Watch: true}),
@@ -54,9 +67,31 @@ func FuzzServer(f *testing.F) {
 		{0xff, 0xff, 0xff, 0xff},
 		{0, 0x20, 0, 0},
 	}
-	for _, s := range seeds {
-		f.Add(s)
+}
+
+// TestWriteServerFuzzCorpus writes fuzzServerSeeds to
+// testdata/fuzz/FuzzServer when ZKRAFT_WRITE_CORPUS is set, and otherwise
+// checks the corpus is there.
+func TestWriteServerFuzzCorpus(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzServer")
+	if os.Getenv("ZKRAFT_WRITE_CORPUS") == "" {
+		if ents, err := os.ReadDir(dir); err != nil || len(ents) < len(fuzzServerSeeds()) {
+			t.Fatalf("the FuzzServer seed corpus is missing from %s (ZKRAFT_WRITE_CORPUS=1 writes it): %v", dir, err)
+		}
+		return
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, seed := range fuzzServerSeeds() {
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", seed)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func fuzzServer(f *testing.F) {
 	n, err := Open(context.Background(), Config{TickTime: 10 * time.Millisecond, MaxPacket: 1 << 16, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		f.Fatal(err)
