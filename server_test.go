@@ -1,0 +1,262 @@
+package zk_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zkraft/zk"
+	"github.com/zkraft/zk/internal/jute"
+)
+
+// rawConn is a client connection speaking frames by hand, for what no
+// well-behaved client sends.
+type rawConn struct {
+	t  *testing.T
+	nc net.Conn
+}
+
+func rawDial(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, h2Wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(h2Wait))
+	return &rawConn{t: t, nc: nc}
+}
+
+func (r *rawConn) send(payload []byte) {
+	r.t.Helper()
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
+	if _, err := r.nc.Write(append(b, payload...)); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// recv reads one frame, or returns io.EOF once the server has closed.
+func (r *rawConn) recv() ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r.nc, hdr[:]); err != nil {
+		return nil, err
+	}
+	b := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+	_, err := io.ReadFull(r.nc, b)
+	return b, err
+}
+
+func (r *rawConn) connect(req jute.ConnectRequest) jute.ConnectResponse {
+	r.t.Helper()
+	if req.Passwd == nil {
+		req.Passwd = make([]byte, 16)
+	}
+	if req.TimeOut == 0 {
+		req.TimeOut = 10000
+	}
+	r.send(jute.Marshal(&req))
+	b, err := r.recv()
+	if err != nil {
+		r.t.Fatalf("connect: %v", err)
+	}
+	var resp jute.ConnectResponse
+	if err := jute.Unmarshal(b, &resp); err != nil {
+		r.t.Fatal(err)
+	}
+	return resp
+}
+
+// call sends a request and returns the reply header and body.
+func (r *rawConn) call(xid, op int32, body jute.Record) (jute.ReplyHeader, []byte) {
+	r.t.Helper()
+	p := jute.Marshal(&jute.RequestHeader{Xid: xid, Type: op})
+	if body != nil {
+		p = jute.AppendRecord(p, body)
+	}
+	r.send(p)
+	b, err := r.recv()
+	if err != nil {
+		r.t.Fatalf("%s: %v", jute.OpName(op), err)
+	}
+	var h jute.ReplyHeader
+	if err := jute.Unmarshal(b[:16], &h); err != nil {
+		r.t.Fatal(err)
+	}
+	return h, b[16:]
+}
+
+// closed checks that the server closes the connection without sending
+// anything more.
+func (r *rawConn) closed() {
+	r.t.Helper()
+	if b, err := r.recv(); err == nil {
+		r.t.Fatalf("a frame of %d bytes, want the connection closed", len(b))
+	} else if !errors.Is(err, io.EOF) && !strings.Contains(err.Error(), "reset") {
+		r.t.Fatalf("want the connection closed, got %v", err)
+	}
+}
+
+func wireNode(t *testing.T, cfg zk.Config) *zk.Node {
+	t.Helper()
+	cfg.ClientAddr = "127.0.0.1:0"
+	return h2Node(t, cfg)
+}
+
+// TestServerHostileFrames: a frame over the packet limit, a negative
+// length, an unknown opcode and garbage before the connect each close
+// that connection alone, touching no data; other sessions go on.
+func TestServerHostileFrames(t *testing.T) {
+	n := wireNode(t, zk.Config{MaxPacket: 4096})
+	ctx := h2Ctx(t)
+	other, err := zk.Dial(ctx, []string{n.ClientAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	h2Create(t, other, "/keep", []byte("x"), zk.FlagPersistent, h2Open)
+
+	t.Run("oversize frame", func(t *testing.T) {
+		r := rawDial(t, n.ClientAddr())
+		r.connect(jute.ConnectRequest{})
+		big := jute.Marshal(&jute.RequestHeader{Xid: 1, Type: jute.OpSetData})
+		big = jute.AppendRecord(big, &jute.SetDataRequest{Path: "/keep", Data: make([]byte, 5000), Version: -1})
+		r.send(big)
+		r.closed()
+	})
+	t.Run("negative length", func(t *testing.T) {
+		r := rawDial(t, n.ClientAddr())
+		r.connect(jute.ConnectRequest{})
+		r.nc.Write([]byte{0xff, 0xff, 0xff, 0xfe})
+		r.closed()
+	})
+	t.Run("unknown opcode", func(t *testing.T) {
+		r := rawDial(t, n.ClientAddr())
+		r.connect(jute.ConnectRequest{})
+		h, _ := r.call(7, 999, nil)
+		if h.Xid != 7 || zk.Code(h.Err) != zk.CodeUnimplemented {
+			t.Fatalf("reply %+v, want UNIMPLEMENTED for xid 7", h)
+		}
+		r.closed()
+	})
+	t.Run("malformed body", func(t *testing.T) {
+		r := rawDial(t, n.ClientAddr())
+		r.connect(jute.ConnectRequest{})
+		r.send(append(jute.Marshal(&jute.RequestHeader{Xid: 3, Type: jute.OpGetData}), 0, 0, 0x10))
+		b, err := r.recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h jute.ReplyHeader
+		jute.Unmarshal(b, &h)
+		if zk.Code(h.Err) != zk.CodeMarshallingError {
+			t.Fatalf("reply %+v, want MARSHALLINGERROR", h)
+		}
+		// The connection stays open, as ZooKeeper's does.
+		if h, _ := r.call(4, jute.OpExists, &jute.PathWatchRequest{Path: "/keep"}); h.Err != 0 {
+			t.Fatalf("exists after a bad body: %+v", h)
+		}
+	})
+	t.Run("garbage instead of a connect", func(t *testing.T) {
+		r := rawDial(t, n.ClientAddr())
+		r.send([]byte("not a connect request"))
+		r.closed()
+	})
+	data, _, err := other.Get(ctx, "/keep")
+	if err != nil || string(data) != "x" {
+		t.Fatalf("the other session after all that: %q, %v", data, err)
+	}
+}
+
+// TestServerConnectLimitPerIP: the connections one IP may hold are
+// limited (maxClientCnxns); a connection past the limit is closed, and
+// one closing makes room.
+func TestServerConnectLimitPerIP(t *testing.T) {
+	n := wireNode(t, zk.Config{MaxClientConns: 2})
+	a, b := rawDial(t, n.ClientAddr()), rawDial(t, n.ClientAddr())
+	a.connect(jute.ConnectRequest{})
+	b.connect(jute.ConnectRequest{})
+	c := rawDial(t, n.ClientAddr())
+	c.send(jute.Marshal(&jute.ConnectRequest{TimeOut: 10000, Passwd: make([]byte, 16)}))
+	c.closed()
+	a.nc.Close()
+	deadline := time.Now().Add(h2Wait)
+	for {
+		d := rawDial(t, n.ClientAddr())
+		d.send(jute.Marshal(&jute.ConnectRequest{TimeOut: 10000, Passwd: make([]byte, 16)}))
+		if _, err := d.recv(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no room after a connection closed")
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the server to see the close, bounded by the deadline
+	}
+}
+
+// TestServerSessionHandshake: an old client (no readOnly byte) gets a
+// 36-byte reply; a resume with a wrong password or an unknown session
+// gets ZooKeeper's expired reply (timeout 0, id 0, 16 zero bytes) and a
+// close; a client that has seen a later zxid than the node is refused.
+func TestServerSessionHandshake(t *testing.T) {
+	n := wireNode(t, zk.Config{})
+	r := rawDial(t, n.ClientAddr())
+	r.send(jute.Marshal(&jute.ConnectRequest{TimeOut: 10000, Passwd: make([]byte, 16)})[:44])
+	b, err := r.recv()
+	if err != nil || len(b) != 36 {
+		t.Fatalf("reply to an old client: %d bytes, %v; want 36", len(b), err)
+	}
+	var first jute.ConnectResponse
+	jute.Unmarshal(b, &first)
+
+	for name, req := range map[string]jute.ConnectRequest{
+		"wrong password":  {SessionID: first.SessionID, Passwd: []byte("0123456789abcdef"), HasReadOnly: true},
+		"unknown session": {SessionID: 12345, HasReadOnly: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := rawDial(t, n.ClientAddr())
+			resp := r.connect(req)
+			if resp.TimeOut != 0 || resp.SessionID != 0 || string(resp.Passwd) != string(make([]byte, 16)) {
+				t.Fatalf("reply %+v, want the expired form", resp)
+			}
+			r.closed()
+		})
+	}
+	t.Run("later zxid", func(t *testing.T) {
+		r := rawDial(t, n.ClientAddr())
+		r.send(jute.Marshal(&jute.ConnectRequest{TimeOut: 3000, LastZxidSeen: n.LastZxid() + 1000, Passwd: make([]byte, 16), HasReadOnly: true}))
+		r.closed()
+	})
+	t.Run("resume", func(t *testing.T) {
+		r := rawDial(t, n.ClientAddr())
+		resp := r.connect(jute.ConnectRequest{SessionID: first.SessionID, Passwd: first.Passwd, HasReadOnly: true})
+		if resp.SessionID != first.SessionID || resp.TimeOut != first.TimeOut {
+			t.Fatalf("resumed %+v, want session %#x", resp, first.SessionID)
+		}
+	})
+}
+
+// TestServerFourLetterWords: ruok answers imok when allowed, a word
+// outside the whitelist gets ZooKeeper's refusal, and srvr always
+// answers.
+func TestServerFourLetterWords(t *testing.T) {
+	n := wireNode(t, zk.Config{FourLetterWords: []string{"ruok"}})
+	ask := func(word string) string {
+		r := rawDial(t, n.ClientAddr())
+		r.nc.Write([]byte(word))
+		b, _ := io.ReadAll(r.nc)
+		return string(b)
+	}
+	if got := ask("ruok"); got != "imok" {
+		t.Fatalf("ruok: %q", got)
+	}
+	if got := ask("mntr"); got != "mntr is not executed because it is not in the whitelist.\n" {
+		t.Fatalf("mntr: %q", got)
+	}
+	if got := ask("srvr"); !strings.Contains(got, "Zookeeper version: ") || !strings.Contains(got, "Mode: standalone") {
+		t.Fatalf("srvr: %q", got)
+	}
+}
