@@ -110,7 +110,7 @@ func fuzzServer(f *testing.F) {
 			defer close(done)
 			// Read replies as a client would: frames until the server
 			// closes or goes quiet; framing must hold throughout.
-			client.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			client.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
 			var hdr [4]byte
 			for {
 				if _, err := io.ReadFull(client, hdr[:]); err != nil {
