@@ -23,6 +23,17 @@ type Peer struct {
 	// and watches and forwards writes, but never votes, as a ZooKeeper
 	// observer.
 	Observer bool
+	// ElectionPort and ClientAddr complete the member's line in
+	// /zookeeper/config (server.ID=host:peerPort:ElectionPort;ClientAddr),
+	// which raft has no use for. zkraft elects over the peer port, so the
+	// election port is only printed: 0 prints the peer port + 1 (- 1 at
+	// 65535), because ZooKeeper's parsers, Curator's EnsembleTracker among
+	// them, refuse a line whose two ports are equal. ClientAddr is the
+	// "host:port" clients reach the member at; empty leaves the client
+	// part out, so that clients that read the config keep the connection
+	// string they have.
+	ElectionPort int
+	ClientAddr   string
 }
 
 // Network is how nodes reach each other: TCPNetwork for real deployments,
@@ -41,6 +52,8 @@ const (
 	callTouch      byte = 2 // the sessions a node's clients kept alive this tick
 	callReadIndex  byte = 3 // the zxid a follower must apply before a Sync returns
 	callMembership byte = 4 // add a voter or observer, or remove a server
+	callReconfig   byte = 5 // a ZooKeeper reconfig: membership changes, then /zookeeper/config
+	callPing       byte = 6 // answered by any node: is it reachable
 )
 
 // A reply to a call starts with a status byte.
@@ -171,6 +184,9 @@ func (n *Node) handleCall(ctx context.Context, method byte, req []byte) ([]byte,
 		body, err = n.leaderReadIndex(ctx)
 	case callMembership:
 		body, err = n.leaderMembership(ctx, req)
+	case callReconfig:
+		body, err = n.leaderReconfig(ctx, req)
+	case callPing:
 	default:
 		return nil, fmt.Errorf("unknown call %d", method)
 	}

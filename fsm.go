@@ -165,6 +165,14 @@ func (f *fsm) applyCommand(l *raft.Log) *applyResult {
 			f.listener.sessionClosed(t.Session, t.Reason)
 		}
 		return &applyResult{zxid: zxid, failed: -1}
+	case txn.TypeSetConfig:
+		c := &txnContext{zxid: zxid, time: t.Time, system: true}
+		f.changes = f.changes[:0]
+		st, err := f.tree.setConfig(c, t.Data, &f.changes)
+		clear(f.tree.undo)
+		f.tree.undo = f.tree.undo[:0]
+		f.fire(zxid)
+		return &applyResult{zxid: zxid, failed: -1, results: []opResult{{path: configPath, stat: st, err: err}}}
 	default:
 		return f.applyOps(t, zxid)
 	}

@@ -15,6 +15,7 @@ const (
 	memberAddVoter    byte = 1
 	memberAddObserver byte = 2
 	memberRemove      byte = 3
+	memberDemote      byte = 4 // a voter becomes an observer
 )
 
 // ErrUnknownServer is returned by RemoveServer for an ID that is not a
@@ -48,11 +49,7 @@ func (n *Node) changeMembership(ctx context.Context, kind byte, id, addr string)
 	if id == "" || (kind != memberRemove && addr == "") {
 		return fmt.Errorf("zk: membership change: %w: ID and address are required", ErrBadArguments)
 	}
-	req := []byte{kind}
-	req = binary.AppendUvarint(req, uint64(len(id)))
-	req = append(req, id...)
-	req = binary.AppendUvarint(req, uint64(len(addr)))
-	req = append(req, addr...)
+	req := membershipRequest(kind, id, addr)
 	_, err := n.callLeader(ctx, callMembership, req, func(ctx context.Context) ([]byte, error) {
 		return n.leaderMembership(ctx, req)
 	})
@@ -60,6 +57,14 @@ func (n *Node) changeMembership(ctx context.Context, kind byte, id, addr string)
 		return fmt.Errorf("zk: membership change of %s: %w", id, err)
 	}
 	return nil
+}
+
+func membershipRequest(kind byte, id, addr string) []byte {
+	req := []byte{kind}
+	req = binary.AppendUvarint(req, uint64(len(id)))
+	req = append(req, id...)
+	req = binary.AppendUvarint(req, uint64(len(addr)))
+	return append(req, addr...)
 }
 
 func (n *Node) leaderMembership(ctx context.Context, req []byte) ([]byte, error) {
@@ -98,6 +103,8 @@ func (n *Node) leaderMembership(ctx context.Context, req []byte) ([]byte, error)
 		f = r.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout)
 	case memberAddObserver:
 		f = r.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout)
+	case memberDemote:
+		f = r.DemoteVoter(raft.ServerID(id), 0, timeout)
 	case memberRemove:
 		if !n.hasServer(id) {
 			return nil, ErrUnknownServer

@@ -532,6 +532,24 @@ func (t *tree) setData(c *txnContext, path string, data []byte, version int32, c
 	return n.stat(), nil
 }
 
+// configPath is the node that holds the ensemble's membership.
+const configPath = "/zookeeper/config"
+
+// setConfig replaces the data of /zookeeper/config with the member lines
+// in body and a version line naming the txn's zxid, as ZooKeeper prints
+// its QuorumVerifier. Its ACL (world READ) keeps clients out; the
+// ensemble writes it without checks, so every change shows as a
+// NodeDataChanged, as a setData would.
+func (t *tree) setConfig(c *txnContext, body []byte, chg *[]change) (Stat, error) {
+	data := make([]byte, 0, len(body)+24)
+	data = append(data, body...)
+	data = append(data, "version="...)
+	data = strconv.AppendUint(data, uint64(c.zxid), 16)
+	sys := *c
+	sys.system = true
+	return t.setData(&sys, configPath, data, AnyVersion, chg)
+}
+
 func (t *tree) setACL(c *txnContext, path string, acl []ACL, version int32) (Stat, error) {
 	n := t.nodes[path]
 	if n == nil {

@@ -92,6 +92,11 @@ type Config struct {
 	// that is granted every permission, as ZooKeeper's
 	// DigestAuthenticationProvider.superDigest. Empty disables it.
 	SuperDigest string
+	// ReconfigEnabled lets super users change the ensemble's membership
+	// through ZooKeeper's reconfig operation, as reconfigEnabled=true;
+	// without it reconfig fails with ErrReconfigDisabled. Node.AddVoter
+	// and the like work either way.
+	ReconfigEnabled bool
 	// DisableTTL refuses TTL nodes with ErrUnimplemented, as ZooKeeper does
 	// unless extendedTypesEnabled is set.
 	DisableTTL bool
@@ -275,6 +280,11 @@ type Node struct {
 	// the leader forces a new term.
 	rollMu       sync.Mutex
 	counterLimit uint32
+
+	// configMu is held by whoever writes /zookeeper/config on the leader:
+	// a reconfig for its whole course, or housekeeping bringing the node
+	// up to date with raft's configuration.
+	configMu sync.Mutex
 
 	ticks       atomic.Uint64 // housekeeping rounds completed, for Stats
 	contact     atomic.Int64  // node-clock ns when the leader last heard of this node's sessions
@@ -823,6 +833,7 @@ func (n *Node) housekeep(h *housekeeping, now time.Time) {
 		h.wasLeader = true
 	}
 	n.expireSessions(now)
+	n.maintainConfig()
 	if now.Sub(h.lastReap) >= n.cfg.ContainerCheckInterval {
 		h.lastReap = now
 		n.reap(now)

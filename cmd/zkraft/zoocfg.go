@@ -17,7 +17,8 @@ import (
 //
 // A server line's quorum port (server.N=host:PORT:electionPort) becomes
 // the node's peer address, which carries raft and forwarded writes; the
-// election port is not used, as raft elects over the same connection.
+// election port is not used, as raft elects over the same connection, but
+// it and the line's client address are kept for /zookeeper/config.
 // The raft state lives in dataDir/zkraft, next to myid.
 func fromZooCfg(path, jvmFlags string) (zk.Config, error) {
 	zc, err := zoocfg.Load(path)
@@ -32,6 +33,7 @@ func fromZooCfg(path, jvmFlags string) (zk.Config, error) {
 		MaxSessionTimeout: zc.MaxSessionTimeout,
 		MaxClientConns:    zc.MaxClientCnxns,
 		DisableTTL:        true,
+		ReconfigEnabled:   zc.ReconfigEnabled,
 	}
 	if zc.MaxClientCnxns == 0 {
 		cfg.MaxClientConns = -1 // ZooKeeper's 0: no limit
@@ -83,11 +85,16 @@ func fromZooCfg(path, jvmFlags string) (zk.Config, error) {
 	cfg.ID = strconv.FormatUint(self.ID, 10)
 	cfg.PeerAddr = net.JoinHostPort(self.Host, strconv.Itoa(self.PeerPort))
 	for _, s := range zc.Servers {
-		cfg.Peers = append(cfg.Peers, zk.Peer{
-			ID:       strconv.FormatUint(s.ID, 10),
-			Addr:     net.JoinHostPort(s.Host, strconv.Itoa(s.PeerPort)),
-			Observer: strings.EqualFold(s.Role, zoocfg.Observer),
-		})
+		p := zk.Peer{
+			ID:           strconv.FormatUint(s.ID, 10),
+			Addr:         net.JoinHostPort(s.Host, strconv.Itoa(s.PeerPort)),
+			Observer:     strings.EqualFold(s.Role, zoocfg.Observer),
+			ElectionPort: s.ElectionPort,
+		}
+		if s.ClientAddr != "" {
+			p.ClientAddr = net.JoinHostPort(s.ClientHost, strconv.Itoa(s.ClientPort))
+		}
+		cfg.Peers = append(cfg.Peers, p)
 	}
 	return cfg, nil
 }

@@ -8,12 +8,13 @@
 //
 //	txn     = version:u8 type:u8 time:varint session:varint
 //	          nauth:uvarint (scheme:str id:str)* body
-//	body    = ops | createSession | closeSession
+//	body    = ops | createSession | closeSession | setConfig
 //	ops     = multi:u8 nops:uvarint op*
 //	op      = kind:u8 path:str data:bytes nacl:uvarint (perms:varint scheme:str id:str)*
 //	          mode:varint ttl:varint version:varint
 //	createSession = timeout:varint password:bytes
 //	closeSession  = reason:u8
+//	setConfig     = data:bytes            (version 2 only)
 //	str     = len:uvarint utf8
 //	bytes   = (len+1):uvarint raw   (0 encodes nil)
 package txn
@@ -24,8 +25,20 @@ import (
 	"fmt"
 )
 
-// Version is the encoding version this package writes.
-const Version = 1
+// Version is the newest encoding version this package writes. Version 1
+// covers the types a version-1 node knows; only TypeSetConfig is written
+// as version 2, so that a log without reconfigurations stays readable by
+// nodes that predate it. Decode reads both.
+const Version = 2
+
+// versionOf is the encoding version t is written in: the oldest that has
+// its type.
+func versionOf(t Type) byte {
+	if t == TypeSetConfig {
+		return 2
+	}
+	return 1
+}
 
 // Type is the kind of a transaction.
 type Type uint8
@@ -35,6 +48,10 @@ const (
 	TypeOps           Type = 1 // one operation, or a multi
 	TypeCreateSession Type = 2
 	TypeCloseSession  Type = 3
+	// TypeSetConfig replaces the data of /zookeeper/config with Data and
+	// a version line, without ACL checks: the ensemble's membership, as
+	// the leader writes it after a change.
+	TypeSetConfig Type = 4
 )
 
 // OpKind is the kind of one operation.
@@ -96,6 +113,9 @@ type Txn struct {
 
 	// TypeCloseSession
 	Reason CloseReason
+
+	// TypeSetConfig
+	Data []byte
 }
 
 // ErrCorrupt is returned by Decode for bytes that are not a transaction.
@@ -103,7 +123,7 @@ var ErrCorrupt = errors.New("txn: corrupt transaction")
 
 // Append appends the encoding of t to b.
 func (t *Txn) Append(b []byte) []byte {
-	b = append(b, Version, byte(t.Type))
+	b = append(b, versionOf(t.Type), byte(t.Type))
 	b = binary.AppendVarint(b, t.Time)
 	b = binary.AppendVarint(b, t.Session)
 	b = binary.AppendUvarint(b, uint64(len(t.Auth)))
@@ -139,6 +159,8 @@ func (t *Txn) Append(b []byte) []byte {
 		b = AppendBytes(b, t.Password)
 	case TypeCloseSession:
 		b = append(b, byte(t.Reason))
+	case TypeSetConfig:
+		b = AppendBytes(b, t.Data)
 	}
 	return b
 }
@@ -256,10 +278,14 @@ func (d *decoder) bytes() []byte {
 // Decode parses a transaction. The result does not alias b.
 func Decode(b []byte) (*Txn, error) {
 	d := &decoder{b: b}
-	if v := d.byte(); d.err == nil && v != Version {
+	v := d.byte()
+	if d.err == nil && (v < 1 || v > Version) {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
 	}
 	t := &Txn{Type: Type(d.byte())}
+	if d.err == nil && v < versionOf(t.Type) {
+		return nil, fmt.Errorf("%w: type %d in version %d", ErrCorrupt, t.Type, v)
+	}
 	t.Time = d.varint()
 	t.Session = d.varint()
 	if n := d.count(2); n > 0 {
@@ -301,6 +327,8 @@ func Decode(b []byte) (*Txn, error) {
 		t.Password = d.bytes()
 	case TypeCloseSession:
 		t.Reason = CloseReason(d.byte())
+	case TypeSetConfig:
+		t.Data = d.bytes()
 	default:
 		d.fail()
 	}

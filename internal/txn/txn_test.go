@@ -36,6 +36,9 @@ func sampleTxns() map[string]*Txn {
 		"close expired":                 {Type: TypeCloseSession, Time: math.MaxInt64, Session: math.MaxInt64, Reason: CloseExpired},
 		"close other reason":            {Type: TypeCloseSession, Reason: 255},
 		"ops no ops":                    {Type: TypeOps, Session: 9},
+		"set config":                    {Type: TypeSetConfig, Time: 3, Data: []byte("server.1=127.0.0.1:2888:3888:participant\n")},
+		"set config empty":              {Type: TypeSetConfig, Data: []byte{}},
+		"set config nil":                {Type: TypeSetConfig},
 		"multi no ops":                  {Type: TypeOps, Multi: true},
 		"ops with auth": {Type: TypeOps, Time: 99, Session: 3,
 			Auth: []ID{{Scheme: "digest", ID: "user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="}, {Scheme: "ip", ID: "127.0.0.1"}, {Scheme: "super", ID: ""}},
@@ -72,7 +75,7 @@ func TestRoundTrip(t *testing.T) {
 	for name, tx := range sampleTxns() {
 		t.Run(name, func(t *testing.T) {
 			b := tx.Encode()
-			if b[0] != Version {
+			if b[0] != versionOf(tx.Type) {
 				t.Fatalf("version byte %d", b[0])
 			}
 			got, err := Decode(b)
@@ -189,7 +192,7 @@ func (c *craft) vi(v int64) *craft    { c.b = binary.AppendVarint(c.b, v); retur
 func (c *craft) uv(v uint64) *craft   { c.b = binary.AppendUvarint(c.b, v); return c }
 func (c *craft) str(s string) *craft  { c.b = AppendString(c.b, s); return c }
 func (c *craft) raw(p ...byte) *craft { c.b = append(c.b, p...); return c }
-func head(typ byte) *craft            { return (&craft{}).u8(Version).u8(typ).vi(1).vi(2).uv(0) }
+func head(typ byte) *craft            { return (&craft{}).u8(1).u8(typ).vi(1).vi(2).uv(0) }
 func opHead(kind byte) *craft         { return head(byte(TypeOps)).u8(0).uv(1).u8(kind).str("/p").u8(0) }
 func (c *craft) opTail() *craft       { return c.uv(0).vi(0).vi(0).vi(-1) }
 
@@ -204,18 +207,21 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"version 0", append([]byte{0}, valid[1:]...)},
-		{"version 2", append([]byte{2}, valid[1:]...)},
+		{"version 3", append([]byte{3}, valid[1:]...)},
 		{"version 255", append([]byte{255}, valid[1:]...)},
-		{"type 0", (&craft{}).u8(Version).u8(0).vi(1).vi(2).uv(0).b},
-		{"type 4", (&craft{}).u8(Version).u8(4).vi(1).vi(2).uv(0).u8(0).b},
-		{"type 255", (&craft{}).u8(Version).u8(255).vi(1).vi(2).uv(0).b},
+		{"type 0", (&craft{}).u8(1).u8(0).vi(1).vi(2).uv(0).b},
+		{"type 4 in version 1", (&craft{}).u8(1).u8(4).vi(1).vi(2).uv(0).u8(0).b},
+		{"type 5", (&craft{}).u8(2).u8(5).vi(1).vi(2).uv(0).u8(0).b},
+		{"set config missing data", (&craft{}).u8(2).u8(4).vi(1).vi(2).uv(0).b},
+		{"set config trailing byte", (&craft{}).u8(2).u8(4).vi(1).vi(2).uv(0).u8(0).u8(0).b},
+		{"type 255", (&craft{}).u8(1).u8(255).vi(1).vi(2).uv(0).b},
 		{"op kind 0", opHead(0).opTail().b},
 		{"op kind 7", opHead(7).opTail().b},
 		{"op kind 255", opHead(255).opTail().b},
 		{"multi flag 2", head(byte(TypeOps)).u8(2).uv(0).b},
-		{"auth count beyond input", (&craft{}).u8(Version).u8(byte(TypeOps)).vi(1).vi(2).uv(3).b},
-		{"auth count huge", (&craft{}).u8(Version).u8(byte(TypeOps)).vi(1).vi(2).uv(math.MaxUint64).b},
-		{"auth string longer than input", (&craft{}).u8(Version).u8(byte(TypeOps)).vi(1).vi(2).uv(1).uv(100).raw('a', 'b').str("").u8(0).uv(0).b},
+		{"auth count beyond input", (&craft{}).u8(1).u8(byte(TypeOps)).vi(1).vi(2).uv(3).b},
+		{"auth count huge", (&craft{}).u8(1).u8(byte(TypeOps)).vi(1).vi(2).uv(math.MaxUint64).b},
+		{"auth string longer than input", (&craft{}).u8(1).u8(byte(TypeOps)).vi(1).vi(2).uv(1).uv(100).raw('a', 'b').str("").u8(0).uv(0).b},
 		{"op count beyond input", head(byte(TypeOps)).u8(0).uv(5).b},
 		{"op count huge", head(byte(TypeOps)).u8(0).uv(1 << 62).b},
 		{"path length beyond input", head(byte(TypeOps)).u8(0).uv(1).u8(byte(OpCreate)).uv(1 << 40).raw('/').b},
@@ -229,7 +235,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"version beyond int32", opHead(byte(OpCreate)).uv(0).vi(0).vi(0).vi(1 << 31).b},
 		{"timeout beyond int32", head(byte(TypeCreateSession)).vi(1 << 40).u8(0).b},
 		{"password length beyond input", head(byte(TypeCreateSession)).vi(1).uv(17).raw(1, 2).b},
-		{"overlong varint", (&craft{}).u8(Version).u8(byte(TypeCloseSession)).raw(0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01).vi(2).uv(0).u8(0).b},
+		{"overlong varint", (&craft{}).u8(1).u8(byte(TypeCloseSession)).raw(0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01).vi(2).uv(0).u8(0).b},
 		{"close session missing reason", head(byte(TypeCloseSession)).b},
 		{"close session trailing byte", head(byte(TypeCloseSession)).u8(0).u8(0).b},
 	}
@@ -286,4 +292,22 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-decode differs:\n%+v\n%+v", again, tx)
 		}
 	})
+}
+
+// TestVersions checks that the types a version-1 node knows are still
+// written as version 1, and that version 2 decodes them too.
+func TestVersions(t *testing.T) {
+	old := (&Txn{Type: TypeCloseSession, Session: 7}).Encode()
+	if old[0] != 1 {
+		t.Fatalf("close session written as version %d, want 1", old[0])
+	}
+	v2 := append([]byte{2}, old[1:]...)
+	got, err := Decode(v2)
+	if err != nil || got.Type != TypeCloseSession || got.Session != 7 {
+		t.Fatalf("version-2 close session: %+v, %v", got, err)
+	}
+	cfg := (&Txn{Type: TypeSetConfig, Data: []byte("x")}).Encode()
+	if cfg[0] != 2 {
+		t.Fatalf("set config written as version %d, want 2", cfg[0])
+	}
 }

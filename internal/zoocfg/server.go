@@ -11,6 +11,18 @@ import (
 // sees the message the ZooKeeper documentation and forums talk about.
 const wrongFormat = " does not have the form server_config or server_config;client_config where server_config is the pipe separated list of host:port:port or host:port:port:type and client_config is port or host:port"
 
+// ParseServerLine reads one "server.N=value" line, as reconfig's
+// joiningServers and newMembers carry them and /zookeeper/config holds
+// them, with a single peer address (multiAddress disabled).
+func ParseServerLine(line string) (Server, error) {
+	key, value, ok := strings.Cut(strings.TrimSpace(line), "=")
+	key = strings.TrimSpace(key)
+	if !ok || !strings.HasPrefix(key, "server.") {
+		return Server{}, fmt.Errorf("%q is not a server.N=... line", line)
+	}
+	return parseServer(key, strings.TrimSpace(value), false)
+}
+
 // parseServer reads a server.N value the way QuorumPeer.QuorumServer does:
 //
 //	host:peerPort:electionPort[:role][|host:peerPort:electionPort[:role]...][;[clientHost:]clientPort]
