@@ -280,9 +280,12 @@ func (n *Node) leaderReconfig(ctx context.Context, req []byte) ([]byte, error) {
 	if br.err != nil {
 		return nil, ErrMarshalling
 	}
-	if !n.configMu.TryLock() {
+	if !n.reconfiguring.CompareAndSwap(false, true) {
 		return nil, ErrReconfigInProgress
 	}
+	defer n.reconfiguring.Store(false)
+	// Housekeeping may be bringing the node up to date; it is quick.
+	n.configMu.Lock()
 	defer n.configMu.Unlock()
 	if _, err := n.leaderReadIndex(ctx); err != nil {
 		return nil, err
@@ -432,4 +435,61 @@ func (n *Node) reachable(ctx context.Context, addr string) error {
 	defer cancel()
 	_, err := n.peers.Call(ctx, addr, callPing, nil)
 	return err
+}
+
+// IncrementalReconfig adds the servers in joining and removes those in
+// leaving, as ZooKeeper's incremental reconfig: joining holds server
+// lines ("server.4=10.0.0.4:2888:3888:participant;2181"), leaving server
+// ids ("3"). Each change is carried out as a raft membership change, and
+// the new configuration is written to /zookeeper/config, whose data and
+// Stat it returns. fromConfig, unless -1, must be the version of the
+// current configuration (ErrBadVersion otherwise). It needs
+// Config.ReconfigEnabled (ErrReconfigDisabled), an ensemble
+// (ErrUnimplemented on a standalone node) and WRITE on /zookeeper/config,
+// which only the super user has (ErrNoAuth); new members that cannot be
+// reached give ErrNewConfigNoQuorum and change nothing.
+func (c *Conn) IncrementalReconfig(ctx context.Context, joining, leaving []string, fromConfig int64) ([]byte, *Stat, error) {
+	return c.reconfig(ctx, strings.Join(joining, ","), strings.Join(leaving, ","), "", fromConfig)
+}
+
+// Reconfig replaces the ensemble's membership with members (server
+// lines), as ZooKeeper's non-incremental reconfig; otherwise as
+// IncrementalReconfig.
+func (c *Conn) Reconfig(ctx context.Context, members []string, fromConfig int64) ([]byte, *Stat, error) {
+	return c.reconfig(ctx, "", "", strings.Join(members, ","), fromConfig)
+}
+
+func (c *Conn) reconfig(ctx context.Context, joining, leaving, newMembers string, fromConfig int64) ([]byte, *Stat, error) {
+	if c.remote != nil {
+		return c.remote.reconfig(ctx, joining, leaving, newMembers, fromConfig)
+	}
+	if err := c.check(ctx); err != nil {
+		return nil, nil, opErr("reconfig", configPath, err)
+	}
+	n := c.node()
+	if !n.cfg.ReconfigEnabled {
+		return nil, nil, opErr("reconfig", configPath, ErrReconfigDisabled)
+	}
+	if n.standalone() {
+		return nil, nil, opErr("reconfig", configPath, ErrUnimplemented)
+	}
+	allowed := false
+	c.read(func(t *tree) {
+		nd := t.nodes[configPath]
+		allowed = nd != nil && checkACL(nd.acl.acl, PermWrite, c.authIDs())
+	})
+	if !allowed {
+		return nil, nil, opErr("reconfig", configPath, ErrNoAuth)
+	}
+	rctx, cancel := context.WithTimeout(ctx, n.reconfigTimeout())
+	defer cancel()
+	data, st, err := n.reconfig(rctx, joining, leaving, newMembers, fromConfig)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %v", ErrNewConfigNoQuorum, err)
+		}
+		return nil, nil, opErr("reconfig", configPath, c.lost(err))
+	}
+	c.seen.Store(st.Mzxid)
+	return data, &st, nil
 }

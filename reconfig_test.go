@@ -227,7 +227,42 @@ func TestReconfig(t *testing.T) {
 		t.Fatalf("reconfig with newMembers: %v", err)
 	}
 	waitServers(t, ms[0].node, "1:participant", "2:participant", "3:participant", "4:observer")
-	waitConfig(t, super, whole)
+	_, st = waitConfig(t, super, whole)
+
+	// The Go API, in process and over the wire, does the same.
+	plain, err := ms[0].node.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, _, err := plain.IncrementalReconfig(ctx, nil, []string{"4"}, -1); !errors.Is(err, zk.ErrNoAuth) {
+		t.Fatalf("Conn.IncrementalReconfig without super: %v, want ErrNoAuth", err)
+	}
+	local, err := ms[0].node.Connect(ctx, zk.WithAuth("digest", []byte("super:"+reconfigSuperPW)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	if _, _, err := local.IncrementalReconfig(ctx, nil, []string{"4"}, st.Mzxid-1); !errors.Is(err, zk.ErrBadVersion) {
+		t.Fatalf("Conn.IncrementalReconfig from a stale version: %v, want ErrBadVersion", err)
+	}
+	data, lst, err := local.IncrementalReconfig(ctx, nil, []string{"4"}, st.Mzxid)
+	if err != nil {
+		t.Fatalf("Conn.IncrementalReconfig leaving 4: %v", err)
+	}
+	if want := strings.Join(three, "\n") + fmt.Sprintf("\nversion=%x", lst.Mzxid); string(data) != want {
+		t.Fatalf("Conn.IncrementalReconfig returned\n%s\nwant\n%s", data, want)
+	}
+	waitServers(t, ms[0].node, "1:participant", "2:participant", "3:participant")
+	dialed, err := zk.Dial(ctx, []string{ms[2].peer.ClientAddr}, zk.WithAuth("digest", []byte("super:"+reconfigSuperPW)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dialed.Close()
+	if _, _, err := dialed.IncrementalReconfig(ctx, []string{m4.line("participant")}, nil, lst.Mzxid); err != nil {
+		t.Fatalf("Dial'ed Conn.IncrementalReconfig joining 4: %v", err)
+	}
+	waitServers(t, ms[0].node, "1:participant", "2:participant", "3:participant", "4:participant")
 }
 
 func TestReconfigDisabled(t *testing.T) {

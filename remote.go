@@ -643,3 +643,13 @@ func fromJuteStat(s *jute.Stat) Stat {
 		NumChildren: s.NumChildren, Pzxid: s.Pzxid,
 	}
 }
+
+func (r *remote) reconfig(ctx context.Context, joining, leaving, newMembers string, fromConfig int64) ([]byte, *Stat, error) {
+	var resp jute.GetDataResponse
+	req := &jute.ReconfigRequest{JoiningServers: joining, LeavingServers: leaving, NewMembers: newMembers, CurConfigID: fromConfig}
+	if _, err := r.do(ctx, jute.OpReconfig, req, &resp); err != nil {
+		return nil, nil, opErr("reconfig", configPath, err)
+	}
+	st := fromJuteStat(&resp.Stat)
+	return resp.Data, &st, nil
+}

@@ -1,9 +1,7 @@
 package zk
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -614,36 +612,13 @@ func (w *wireConn) setWatches(req *jute.SetWatches2) wireResult {
 	return wireResult{before: events}
 }
 
-// reconfig changes the ensemble's membership, as ZooKeeper's reconfig:
-// refused unless Config.ReconfigEnabled, unimplemented on a standalone
-// node, and allowed only to those who may WRITE /zookeeper/config, whose
-// ACL (world READ) leaves only the super user.
+// reconfig changes the ensemble's membership (see Conn.Reconfig).
 func (w *wireConn) reconfig(req *jute.ReconfigRequest) wireResult {
-	n := w.n
-	if !n.cfg.ReconfigEnabled {
-		return wireResult{code: CodeReconfigDisabled}
-	}
-	if n.standalone() {
-		return wireResult{code: CodeUnimplemented}
-	}
-	allowed := false
-	w.conn.read(func(t *tree) {
-		nd := t.nodes[configPath]
-		allowed = nd != nil && checkACL(nd.acl.acl, PermWrite, w.conn.authIDs())
-	})
-	if !allowed {
-		return wireResult{code: CodeNoAuth}
-	}
-	ctx, cancel := context.WithTimeout(w.ctx, n.reconfigTimeout())
-	defer cancel()
-	data, st, err := n.reconfig(ctx, req.JoiningServers, req.LeavingServers, req.NewMembers, req.CurConfigID)
+	data, st, err := w.conn.reconfig(w.ctx, req.JoiningServers, req.LeavingServers, req.NewMembers, req.CurConfigID)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%w: %v", ErrNewConfigNoQuorum, err)
-		}
 		return wireErr(err)
 	}
-	return wireResult{body: &jute.GetDataResponse{Data: data, Stat: toJuteStat(&st)}, zxid: st.Mzxid, flushTo: st.Mzxid}
+	return wireResult{body: &jute.GetDataResponse{Data: data, Stat: toJuteStat(st)}, zxid: st.Mzxid, flushTo: st.Mzxid}
 }
 
 func toJuteStat(s *Stat) jute.Stat {

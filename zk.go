@@ -285,6 +285,9 @@ type Node struct {
 	// a reconfig for its whole course, or housekeeping bringing the node
 	// up to date with raft's configuration.
 	configMu sync.Mutex
+	// reconfiguring is set while a reconfig runs on this leader: a second
+	// one is refused with ErrReconfigInProgress, as in ZooKeeper.
+	reconfiguring atomic.Bool
 
 	ticks       atomic.Uint64 // housekeeping rounds completed, for Stats
 	contact     atomic.Int64  // node-clock ns when the leader last heard of this node's sessions
