@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -167,6 +168,17 @@ func TestNoFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+	// zkCli.sh, Debian's, reads it back.
+	if zkCli := "/usr/share/zookeeper/bin/zkCli.sh"; fileExists(zkCli) {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		out, err := exec.CommandContext(ctx, zkCli, "-server", s.client, "get", "/hello").CombinedOutput()
+		cancel()
+		if err != nil || !strings.Contains(string(out), "\nworld\n") {
+			t.Fatalf("zkCli.sh get /hello: %v\n%s", err, out)
+		}
+	} else {
+		t.Log("zkCli.sh not installed (Debian's zookeeper package): not checked with it")
+	}
 	s.kill(syscall.SIGTERM)
 	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit status %d after SIGTERM:\n%s", code, s.log)
@@ -186,6 +198,11 @@ func TestNoFlags(t *testing.T) {
 	if err != nil || string(data) != "world" {
 		t.Fatalf("after a restart: %q, %v", data, err)
 	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 type gozkQuiet struct{}
@@ -408,5 +425,57 @@ func TestUsage(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"start-foreground", filepath.Join(t.TempDir(), "missing.cfg")}, &out); code != 2 {
 		t.Fatalf("status %d: %s", code, out.String())
+	}
+}
+
+// TestFromZooCfg: what start-foreground makes of a zoo.cfg, with server
+// properties from zoo.cfg keys and from SERVER_JVMFLAGS.
+func TestFromZooCfg(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(data, "myid"), []byte("2\n"), 0o644)
+	cfgPath := filepath.Join(dir, "zoo.cfg")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`tickTime=500
+initLimit=10
+syncLimit=5
+dataDir=%s
+clientPort=2191
+maxClientCnxns=0
+reconfigEnabled=true
+4lw.commands.whitelist=ruok, mntr
+jute.maxbuffer=4096
+server.1=10.0.0.1:2888:3888
+server.2=10.0.0.2:2888:3888;2191
+server.3=10.0.0.3:2888:3888:observer
+`, data)), 0o644)
+	flags := "-Xmx1g -Dzookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU= -Dzookeeper.extendedTypesEnabled=true"
+	cfg, err := fromZooCfg(cfgPath, flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case cfg.ID != "2" || cfg.PeerAddr != "10.0.0.2:2888" || cfg.Dir != filepath.Join(data, "zkraft"):
+		t.Fatalf("id %q, peer %q, dir %q", cfg.ID, cfg.PeerAddr, cfg.Dir)
+	case cfg.ClientAddr != "0.0.0.0:2191":
+		t.Fatalf("client address %q", cfg.ClientAddr)
+	case cfg.TickTime != 500*time.Millisecond || cfg.MinSessionTimeout != time.Second || cfg.MaxSessionTimeout != 10*time.Second:
+		t.Fatalf("timings %v %v %v", cfg.TickTime, cfg.MinSessionTimeout, cfg.MaxSessionTimeout)
+	case cfg.MaxClientConns != -1 || cfg.MaxPacket != 4096 || !cfg.ReconfigEnabled:
+		t.Fatalf("limits %d %d, reconfig %v", cfg.MaxClientConns, cfg.MaxPacket, cfg.ReconfigEnabled)
+	case cfg.SuperDigest != "super:D/InIHSb7yEEbrWz8b9l71RjZJU=" || cfg.DisableTTL:
+		t.Fatalf("super digest %q, TTL disabled %v", cfg.SuperDigest, cfg.DisableTTL)
+	case len(cfg.Peers) != 3 || !cfg.Peers[2].Observer || cfg.Peers[0].Addr != "10.0.0.1:2888":
+		t.Fatalf("peers %+v", cfg.Peers)
+	}
+	slices.Sort(cfg.FourLetterWords)
+	if !slices.Equal(cfg.FourLetterWords, []string{"mntr", "ruok", "srvr"}) {
+		t.Fatalf("four-letter words %v", cfg.FourLetterWords)
+	}
+	// Without the flags: TTL nodes off, as ZooKeeper's extendedTypesEnabled.
+	if cfg, err := fromZooCfg(cfgPath, ""); err != nil || !cfg.DisableTTL || cfg.SuperDigest != "" {
+		t.Fatalf("without flags: TTL disabled %v, super %q, %v", cfg.DisableTTL, cfg.SuperDigest, err)
 	}
 }
