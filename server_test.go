@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -258,5 +259,74 @@ func TestServerFourLetterWords(t *testing.T) {
 	}
 	if got := ask("srvr"); !strings.Contains(got, "Zookeeper version: ") || !strings.Contains(got, "Mode: standalone") {
 		t.Fatalf("srvr: %q", got)
+	}
+}
+
+// TestServerLesserOpcodes: the opcodes no test client of this suite
+// sends — multiRead, checkWatches, whoAmI, deleteContainer and the old
+// getChildren — answer as ZooKeeper's do.
+func TestServerLesserOpcodes(t *testing.T) {
+	n := wireNode(t, zk.Config{})
+	c := h2Conn(t, n)
+	h2Create(t, c, "/r", []byte("data"), zk.FlagPersistent, h2Open)
+	h2Create(t, c, "/r/a", nil, zk.FlagPersistent, h2Open)
+	h2Create(t, c, "/box", nil, zk.FlagContainer, h2Open)
+	r := rawDial(t, n.ClientAddr())
+	r.connect(jute.ConnectRequest{HasReadOnly: true})
+
+	h, body := r.call(1, jute.OpMultiRead, &jute.MultiRequest{Ops: []jute.MultiOp{
+		{Type: jute.OpGetData, Req: &jute.PathWatchRequest{Path: "/r"}},
+		{Type: jute.OpGetChildren, Req: &jute.PathWatchRequest{Path: "/r"}},
+		{Type: jute.OpGetData, Req: &jute.PathWatchRequest{Path: "/missing"}},
+	}})
+	var mr jute.MultiResponse
+	if err := jute.Unmarshal(body, &mr); h.Err != 0 || err != nil || len(mr.Results) != 3 {
+		t.Fatalf("multiRead: %+v, %v, %+v", h, err, mr)
+	}
+	if got := mr.Results; string(got[0].Data) != "data" || !slices.Equal(got[1].Children, []string{"a"}) ||
+		got[2].Type != jute.OpError || zk.Code(got[2].Err) != zk.CodeNoNode {
+		t.Fatalf("multiRead results %+v", got)
+	}
+
+	if h, _ := r.call(2, jute.OpCheckWatches, &jute.WatchesRequest{Path: "/r", Type: int32(zk.WatcherTypeData)}); zk.Code(h.Err) != zk.CodeNoWatcher {
+		t.Fatalf("checkWatches without a watch: %+v", h)
+	}
+	if h, _ := r.call(3, jute.OpGetData, &jute.PathWatchRequest{Path: "/r", Watch: true}); h.Err != 0 {
+		t.Fatalf("getData: %+v", h)
+	}
+	if h, _ := r.call(4, jute.OpCheckWatches, &jute.WatchesRequest{Path: "/r", Type: int32(zk.WatcherTypeData)}); h.Err != 0 {
+		t.Fatalf("checkWatches with a data watch: %+v", h)
+	}
+	if h, _ := r.call(5, jute.OpCheckWatches, &jute.WatchesRequest{Path: "/r", Type: int32(zk.WatcherTypeChildren)}); zk.Code(h.Err) != zk.CodeNoWatcher {
+		t.Fatalf("checkWatches for a child watch: %+v", h)
+	}
+
+	h, body = r.call(6, jute.OpGetChildren, &jute.PathWatchRequest{Path: "/r"})
+	var kids jute.ChildrenResponse
+	if err := jute.Unmarshal(body, &kids); h.Err != 0 || err != nil || !slices.Equal(kids.Children, []string{"a"}) {
+		t.Fatalf("getChildren: %+v %v %+v", h, err, kids)
+	}
+
+	if h, _ := r.call(7, jute.OpAuth, &jute.AuthPacket{Scheme: "digest", Auth: []byte("alice:pw")}); h.Err != 0 || h.Zxid != 0 {
+		t.Fatalf("auth: %+v", h)
+	}
+	h, body = r.call(8, jute.OpWhoAmI, nil)
+	var who jute.WhoAmIResponse
+	if err := jute.Unmarshal(body, &who); h.Err != 0 || err != nil {
+		t.Fatalf("whoAmI: %+v %v", h, err)
+	}
+	want := []jute.ClientInfo{{AuthScheme: "ip", User: "127.0.0.1"}, {AuthScheme: "digest", User: "alice"}}
+	if !slices.Equal(who.ClientInfo, want) {
+		t.Fatalf("whoAmI %+v, want %+v", who.ClientInfo, want)
+	}
+
+	if h, _ := r.call(9, jute.OpDeleteContainer, &jute.DeleteContainerRequest{Path: []byte("/r")}); zk.Code(h.Err) != zk.CodeBadArguments {
+		t.Fatalf("deleteContainer of a plain node: %+v", h)
+	}
+	if h, _ := r.call(10, jute.OpDeleteContainer, &jute.DeleteContainerRequest{Path: []byte("/box")}); h.Err != 0 {
+		t.Fatalf("deleteContainer: %+v", h)
+	}
+	if h2Exists(t, c, "/box") {
+		t.Fatal("the container is still there")
 	}
 }
