@@ -96,6 +96,9 @@ type Conn struct {
 	// seen is the zxid of the state the Conn's last read or write saw.
 	// The wire server, the only user, calls one operation at a time.
 	seen atomic.Int64
+	// heard is when (node clock, ns) the wire server last had a frame
+	// from the Conn's client; only the liveness of wire Conns uses it.
+	heard atomic.Int64
 	// remote is set for a Conn made by Dial: its operations go over the
 	// wire, and nodePtr is nil.
 	remote *remote

@@ -351,6 +351,7 @@ func (w *wireConn) handshake() bool {
 	switch {
 	case err == nil:
 		w.conn = conn
+		conn.heard.Store(w.n.clock.Now().UnixNano())
 		conn.setIP(w.ip)
 		resp.TimeOut = int32(conn.SessionTimeout() / time.Millisecond)
 		resp.SessionID = conn.SessionID()
@@ -392,6 +393,7 @@ func (w *wireConn) readLoop() {
 			return
 		}
 		w.s.stats.received.Add(1)
+		w.conn.heard.Store(w.n.clock.Now().UnixNano())
 		select {
 		case w.reqs <- wireRequest{frame: frame, at: time.Now()}:
 		case <-w.ctx.Done():

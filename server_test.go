@@ -3,6 +3,7 @@ package zk_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/zkraft/zk"
 	"github.com/zkraft/zk/internal/jute"
+	"github.com/zkraft/zk/zktest"
 )
 
 // rawConn is a client connection speaking frames by hand, for what no
@@ -328,5 +330,42 @@ func TestServerLesserOpcodes(t *testing.T) {
 	}
 	if h2Exists(t, c, "/box") {
 		t.Fatal("the container is still there")
+	}
+}
+
+// TestServerSilentClientExpires: a client whose connection stays open but
+// that sends nothing — hung, or stopped — loses its session after the
+// session timeout, as with ZooKeeper, while one that pings keeps it.
+// The fake clock runs the expiry; real time stays well inside the
+// connections' read deadlines.
+func TestServerSilentClientExpires(t *testing.T) {
+	c := zktest.NewCluster(t, 1, zktest.Configure(func(_ int, cfg *zk.Config) { cfg.ClientAddr = "127.0.0.1:0" }))
+	addr := c.Node(0).ClientAddr()
+	timeout := int32(zktest.SessionTimeout / time.Millisecond)
+	silent, pinging := rawDial(t, addr), rawDial(t, addr)
+	for _, r := range []*rawConn{silent, pinging} {
+		r.nc.SetDeadline(time.Now().Add(zktest.WaitTimeout))
+		r.connect(jute.ConnectRequest{TimeOut: timeout, HasReadOnly: true})
+	}
+	for i, r := range []*rawConn{silent, pinging} {
+		h, _ := r.call(1, jute.OpCreate, &jute.CreateRequest{Path: fmt.Sprintf("/e%d", i), ACL: []jute.ACL{{Perms: 31, ID: jute.ID{Scheme: "world", ID: "anyone"}}}, Flags: 1})
+		if h.Err != 0 {
+			t.Fatalf("create /e%d: %+v", i, h)
+		}
+	}
+	watcher := c.Connect(t, 0)
+	ctx := h2Ctx(t)
+	for step := time.Duration(0); step < 2*zktest.SessionTimeout; step += zktest.TickTime {
+		if h, _ := pinging.call(-2, jute.OpPing, nil); h.Err != 0 {
+			t.Fatalf("ping: %+v", h)
+		}
+		c.Advance(zktest.TickTime)
+	}
+	c.WaitApplied(c.Leader().LastZxid())
+	if ok, _, err := watcher.Exists(ctx, "/e0"); err != nil || ok {
+		t.Fatalf("the silent client's ephemeral after twice its timeout: exists %v, %v", ok, err)
+	}
+	if ok, _, err := watcher.Exists(ctx, "/e1"); err != nil || !ok {
+		t.Fatalf("the pinging client's ephemeral: exists %v, %v", ok, err)
 	}
 }

@@ -285,6 +285,9 @@ type Node struct {
 	// a reconfig for its whole course, or housekeeping bringing the node
 	// up to date with raft's configuration.
 	configMu sync.Mutex
+	// lastTouchRound is the node-clock time (ns) of the previous
+	// touchAttached; guarded by connsMu.
+	lastTouchRound int64
 	// reconfiguring is set while a reconfig runs on this leader: a second
 	// one is refused with ErrReconfigInProgress, as in ZooKeeper.
 	reconfiguring atomic.Bool
@@ -845,11 +848,21 @@ func (n *Node) housekeep(h *housekeeping, now time.Time) {
 
 // touchAttached marks every session with a live in-process Conn as seen
 // and returns their ids, for the leader.
+//
+// A client on the wire keeps its session alive only by sending, as with
+// ZooKeeper: its Conn counts only if the client was heard since the
+// previous round, so a client that hangs with its connection open lets
+// its session expire on time.
 func (n *Node) touchAttached(now time.Time) []int64 {
 	n.connsMu.Lock()
 	defer n.connsMu.Unlock()
+	since := n.lastTouchRound
+	n.lastTouchRound = now.UnixNano()
 	ids := make([]int64, 0, len(n.conns))
-	for id := range n.conns {
+	for id, c := range n.conns {
+		if c.sink != nil && c.heard.Load() < since {
+			continue
+		}
 		n.tracker.touch(id, now)
 		ids = append(ids, id)
 	}
