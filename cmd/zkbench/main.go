@@ -1,0 +1,359 @@
+// Command zkbench is a load generator for ZooKeeper ensembles: zkraft in
+// this process, or any ZooKeeper-compatible ensemble over the wire
+// (zkraft or Apache ZooKeeper), through the same zk.Conn API.
+//
+//	zkbench                                    # an embedded node, every workload, 1 and 32 sessions
+//	zkbench -servers 127.0.0.1:2181 -workloads create,get -sessions 1,8,32,64 -duration 10s
+//	zkbench -embedded 3 -dir /tmp/zkb -json out.json
+//
+// Each workload runs closed loop: every session issues its next request
+// when its last one returns. A progress line is printed every second;
+// then one line per run with ops/s and the latency distribution, and, with
+// -json, the same figures as JSON.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/zkraft/zk"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are zkbench's flags.
+type options struct {
+	servers   []string
+	embedded  int
+	dir       string
+	workloads []string
+	sessions  []int
+	duration  time.Duration
+	jsonPath  string
+}
+
+// result is one run's figures.
+type result struct {
+	Workload string  `json:"workload"`
+	Sessions int     `json:"sessions"`
+	Ops      int64   `json:"ops"`
+	Errors   int64   `json:"errors"`
+	Seconds  float64 `json:"seconds"`
+	OpsPerS  float64 `json:"ops_per_s"`
+	P50us    float64 `json:"p50_us"`
+	P99us    float64 `json:"p99_us"`
+	P999us   float64 `json:"p999_us"`
+	MaxUs    float64 `json:"max_us"`
+}
+
+// workload prepares the tree for a run and returns the operation each
+// session repeats (i is the session, k its k-th operation).
+type workload struct {
+	setup func(ctx context.Context, c *zk.Conn) error
+	op    func(ctx context.Context, c *zk.Conn, i, k int) error
+}
+
+var open = zk.WorldACL(zk.PermAll)
+
+// workloads are the operations zkbench measures, by name.
+func workloads(run string) map[string]workload {
+	base := "/zkbench-" + run
+	ensure := func(ctx context.Context, c *zk.Conn, p string, data []byte) error {
+		_, err := c.Create(ctx, p, data, zk.FlagPersistent, open)
+		if errors.Is(err, zk.ErrNodeExists) {
+			return nil
+		}
+		return err
+	}
+	small, kilo := make([]byte, 100), make([]byte, 1024)
+	creates := func(data []byte) workload {
+		return workload{
+			setup: func(ctx context.Context, c *zk.Conn) error { return ensure(ctx, c, base, nil) },
+			op: func(ctx context.Context, c *zk.Conn, i, k int) error {
+				_, err := c.Create(ctx, base+"/n-", data, zk.FlagSequence, open)
+				return err
+			},
+		}
+	}
+	onOne := func(f func(ctx context.Context, c *zk.Conn, p string) error) workload {
+		return workload{
+			setup: func(ctx context.Context, c *zk.Conn) error { return ensure(ctx, c, base+"-one", small) },
+			op:    func(ctx context.Context, c *zk.Conn, i, k int) error { return f(ctx, c, base+"-one") },
+		}
+	}
+	return map[string]workload{
+		"create":   creates(small),
+		"create1k": creates(kilo),
+		"set": onOne(func(ctx context.Context, c *zk.Conn, p string) error {
+			_, err := c.Set(ctx, p, small, zk.AnyVersion)
+			return err
+		}),
+		"get": onOne(func(ctx context.Context, c *zk.Conn, p string) error {
+			_, _, err := c.Get(ctx, p)
+			return err
+		}),
+		"exists": onOne(func(ctx context.Context, c *zk.Conn, p string) error {
+			_, _, err := c.Exists(ctx, p)
+			return err
+		}),
+		"mixed": {
+			setup: func(ctx context.Context, c *zk.Conn) error { return ensure(ctx, c, base+"-one", small) },
+			op: func(ctx context.Context, c *zk.Conn, i, k int) error {
+				// 90% reads, 10% writes: each session writes every tenth
+				// time, at its own phase.
+				if (i+k)%10 == 0 {
+					_, err := c.Set(ctx, base+"-one", small, zk.AnyVersion)
+					return err
+				}
+				_, _, err := c.Get(ctx, base+"-one")
+				return err
+			},
+		},
+		"children": {
+			setup: func(ctx context.Context, c *zk.Conn) error {
+				p := base + "-kids"
+				if err := ensure(ctx, c, p, nil); err != nil {
+					return err
+				}
+				_, st, err := c.Exists(ctx, p)
+				if err != nil {
+					return err
+				}
+				for k := int(st.NumChildren); k < 10000; k += 100 {
+					ops := make([]zk.Op, 0, 100)
+					for j := k; j < min(k+100, 10000); j++ {
+						ops = append(ops, zk.CreateOp(fmt.Sprintf("%s/c%05d", p, j), nil, zk.FlagPersistent, open))
+					}
+					if _, err := c.Multi(ctx, ops...); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			op: func(ctx context.Context, c *zk.Conn, i, k int) error {
+				_, _, err := c.Children(ctx, base+"-kids")
+				return err
+			},
+		},
+	}
+}
+
+// allWorkloads is the order the default run measures them in.
+var allWorkloads = []string{"create", "create1k", "set", "get", "exists", "children", "mixed"}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "zkbench:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	connect, closeAll, err := target(ctx, o)
+	if err != nil {
+		fmt.Fprintln(stderr, "zkbench:", err)
+		return 1
+	}
+	defer closeAll()
+	var results []result
+	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
+	for _, name := range o.workloads {
+		w := workloads(runID)[name]
+		for _, n := range o.sessions {
+			r, err := measure(ctx, connect, w, name, n, o.duration, stdout)
+			if err != nil {
+				fmt.Fprintf(stderr, "zkbench: %s with %d sessions: %v\n", name, n, err)
+				return 1
+			}
+			results = append(results, r)
+			fmt.Fprintf(stdout, "%-9s %3d sessions  %9.0f ops/s  p50 %8.1f µs  p99 %8.1f µs  p99.9 %8.1f µs  max %8.1f µs  errors %d\n",
+				r.Workload, r.Sessions, r.OpsPerS, r.P50us, r.P99us, r.P999us, r.MaxUs, r.Errors)
+			if ctx.Err() != nil {
+				return 1
+			}
+		}
+	}
+	if o.jsonPath != "" {
+		b, _ := json.MarshalIndent(results, "", "  ")
+		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintln(stderr, "zkbench:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func parse(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("zkbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	servers := fs.String("servers", "", "client addresses of the ensemble to measure (host:port,...); empty: an embedded one")
+	embedded := fs.Int("embedded", 1, "nodes of the embedded ensemble")
+	dir := fs.String("dir", "", "directory for the embedded nodes' data (fsync on); empty: in memory")
+	wl := fs.String("workloads", strings.Join(allWorkloads, ","), "workloads to run: "+strings.Join(allWorkloads, ","))
+	sessions := fs.String("sessions", "1,32", "session counts to run each workload with")
+	duration := fs.Duration("duration", 5*time.Second, "how long each run lasts")
+	jsonPath := fs.String("json", "", "write the results as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	o := options{embedded: *embedded, dir: *dir, duration: *duration, jsonPath: *jsonPath}
+	if *servers != "" {
+		o.servers = strings.Split(*servers, ",")
+	}
+	known := workloads("")
+	for _, w := range strings.Split(*wl, ",") {
+		if _, ok := known[w]; !ok {
+			return o, fmt.Errorf("unknown workload %q", w)
+		}
+		o.workloads = append(o.workloads, w)
+	}
+	for _, s := range strings.Split(*sessions, ",") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-sessions: %q is not a positive number", s)
+		}
+		o.sessions = append(o.sessions, n)
+	}
+	if o.embedded < 1 || o.duration <= 0 {
+		return o, errors.New("-embedded and -duration must be positive")
+	}
+	return o, nil
+}
+
+// target opens what is measured and returns how to open sessions on it.
+func target(ctx context.Context, o options) (func(ctx context.Context, i int) (*zk.Conn, error), func(), error) {
+	if len(o.servers) > 0 {
+		return func(ctx context.Context, i int) (*zk.Conn, error) {
+			// Spread the sessions over the servers, as clients would be.
+			addrs := append(slices.Clone(o.servers[i%len(o.servers):]), o.servers[:i%len(o.servers)]...)
+			return zk.Dial(ctx, addrs)
+		}, func() {}, nil
+	}
+	var peers []zk.Peer
+	if o.embedded > 1 {
+		for i := range o.embedded {
+			peers = append(peers, zk.Peer{ID: strconv.Itoa(i + 1), Addr: strconv.Itoa(i + 1)})
+		}
+	}
+	network := zk.NewMemNetwork()
+	nodes := make([]*zk.Node, o.embedded)
+	errs := make([]error, o.embedded)
+	var wg sync.WaitGroup
+	for i := range o.embedded {
+		cfg := zk.Config{ID: strconv.Itoa(i + 1), Logger: hclog.NewNullLogger()}
+		if o.embedded > 1 {
+			cfg.PeerAddr, cfg.Peers, cfg.Network = cfg.ID, peers, network
+		}
+		if o.dir != "" {
+			cfg.Dir = fmt.Sprintf("%s/%d", o.dir, i+1)
+		}
+		wg.Go(func() { nodes[i], errs[i] = zk.Open(ctx, cfg) })
+	}
+	wg.Wait()
+	closeAll := func() {
+		for _, n := range nodes {
+			if n != nil {
+				n.Close()
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return func(ctx context.Context, i int) (*zk.Conn, error) { return nodes[i%len(nodes)].Connect(ctx) }, closeAll, nil
+}
+
+// measure runs w with n sessions for d and returns its figures.
+func measure(ctx context.Context, connect func(context.Context, int) (*zk.Conn, error), w workload, name string, n int, d time.Duration, progress io.Writer) (result, error) {
+	conns := make([]*zk.Conn, n)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	for i := range conns {
+		c, err := connect(ctx, i)
+		if err != nil {
+			return result{}, err
+		}
+		conns[i] = c
+	}
+	if err := w.setup(ctx, conns[0]); err != nil {
+		return result{}, fmt.Errorf("setup: %w", err)
+	}
+	for _, c := range conns {
+		// Sessions on other servers see the setup before they start.
+		if err := c.Sync(ctx, "/"); err != nil {
+			return result{}, fmt.Errorf("sync: %w", err)
+		}
+	}
+	var ops, errs atomic.Int64
+	lats := make([][]time.Duration, n)
+	rctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			for k := 0; rctx.Err() == nil; k++ {
+				t0 := time.Now()
+				err := w.op(ctx, c, i, k)
+				lats[i] = append(lats[i], time.Since(t0))
+				ops.Add(1)
+				if err != nil {
+					errs.Add(1)
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for waiting := true; waiting; {
+		select {
+		case <-done:
+			waiting = false
+		case <-tick.C:
+			fmt.Fprintf(progress, "  … %s, %d sessions: %d ops in %.0fs\n", name, n, ops.Load(), time.Since(start).Seconds())
+		}
+	}
+	elapsed := time.Since(start)
+	all := slices.Concat(lats...)
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Nanoseconds()) / 1e3
+	}
+	r := result{Workload: name, Sessions: n, Ops: ops.Load(), Errors: errs.Load(), Seconds: elapsed.Seconds(),
+		OpsPerS: float64(ops.Load()) / elapsed.Seconds(), P50us: pct(0.50), P99us: pct(0.99), P999us: pct(0.999)}
+	if len(all) > 0 {
+		r.MaxUs = float64(all[len(all)-1].Nanoseconds()) / 1e3
+	}
+	return r, nil
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/zkraft/zk"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestEmbedded: every workload runs against an embedded node with one and
+// two sessions, prints a line each, and writes the same as JSON.
+func TestEmbedded(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.json")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-duration", "100ms", "-sessions", "1,2", "-json", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("status %d: %s", code, stderr.String())
+	}
+	var results []result
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &results); err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 2*len(allWorkloads) {
+		t.Fatalf("%d results, want %d:\n%s", len(results), 2*len(allWorkloads), stdout.String())
+	}
+	for _, r := range results {
+		if r.Ops == 0 || r.Errors != 0 || r.OpsPerS <= 0 || r.P50us <= 0 || r.P99us < r.P50us || r.MaxUs < r.P999us {
+			t.Errorf("result %+v", r)
+		}
+		if !strings.Contains(stdout.String(), r.Workload) {
+			t.Errorf("no line for %s:\n%s", r.Workload, stdout.String())
+		}
+	}
+}
+
+// TestOverTheWire: -servers measures an ensemble through its client port.
+func TestOverTheWire(t *testing.T) {
+	n, err := zk.Open(context.Background(), zk.Config{ClientAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-servers", n.ClientAddr(), "-duration", "100ms", "-sessions", "3", "-workloads", "create,get"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("status %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "create      3 sessions") || !strings.Contains(stdout.String(), "errors 0") {
+		t.Fatalf("output:\n%s", stdout.String())
+	}
+}
+
+// TestBadFlags fail with status 2.
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"-workloads", "nope"}, {"-sessions", "0"}, {"-duration", "0s"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 2 {
+			t.Errorf("%v: status %d", args, code)
+		}
+	}
+}
