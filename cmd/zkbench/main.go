@@ -126,6 +126,36 @@ func workloads(run string) map[string]workload {
 				return err
 			},
 		},
+		"watch": {
+			// Each session watches its own node and changes it: the time
+			// from the Set to the event is the notification latency (the
+			// Set's round trip included, as a client sees it).
+			setup: func(ctx context.Context, c *zk.Conn) error { return ensure(ctx, c, base+"-watch", nil) },
+			op: func(ctx context.Context, c *zk.Conn, i, k int) error {
+				p := fmt.Sprintf("%s-watch/s%d", base, i)
+				if k == 0 {
+					if err := ensure(ctx, c, p, nil); err != nil {
+						return err
+					}
+				}
+				_, _, ev, err := c.GetW(ctx, p)
+				if err != nil {
+					return err
+				}
+				if _, err := c.Set(ctx, p, small, zk.AnyVersion); err != nil {
+					return err
+				}
+				select {
+				case e := <-ev:
+					if e.Type != zk.EventNodeDataChanged {
+						return fmt.Errorf("watch event %v", e.Type)
+					}
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			},
+		},
 		"children": {
 			setup: func(ctx context.Context, c *zk.Conn) error {
 				p := base + "-kids"
@@ -156,7 +186,7 @@ func workloads(run string) map[string]workload {
 }
 
 // allWorkloads is the order the default run measures them in.
-var allWorkloads = []string{"create", "create1k", "set", "get", "exists", "children", "mixed"}
+var allWorkloads = []string{"create", "create1k", "set", "get", "exists", "children", "mixed", "watch"}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	o, err := parse(args, stderr)
