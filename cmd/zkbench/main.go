@@ -46,6 +46,7 @@ type options struct {
 	workloads []string
 	sessions  []int
 	duration  time.Duration
+	rate      float64
 	jsonPath  string
 }
 
@@ -53,6 +54,7 @@ type options struct {
 type result struct {
 	Workload string  `json:"workload"`
 	Sessions int     `json:"sessions"`
+	Rate     float64 `json:"rate,omitempty"` // the open-loop target, ops/s; 0 for closed loop
 	Ops      int64   `json:"ops"`
 	Errors   int64   `json:"errors"`
 	Seconds  float64 `json:"seconds"`
@@ -61,6 +63,10 @@ type result struct {
 	P99us    float64 `json:"p99_us"`
 	P999us   float64 `json:"p999_us"`
 	MaxUs    float64 `json:"max_us"`
+	// LagP99us is, open loop, the 99th percentile of how late zkbench
+	// itself issued requests (timer wake-ups): a floor under the
+	// latencies, not the server's doing.
+	LagP99us float64 `json:"lag_p99_us,omitempty"`
 }
 
 // workload prepares the tree for a run and returns the operation each
@@ -210,14 +216,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, name := range o.workloads {
 		w := workloads(runID)[name]
 		for _, n := range o.sessions {
-			r, err := measure(ctx, connect, w, name, n, o.duration, stdout)
+			r, err := measure(ctx, connect, w, name, n, o.duration, o.rate, stdout)
 			if err != nil {
 				fmt.Fprintf(stderr, "zkbench: %s with %d sessions: %v\n", name, n, err)
 				return 1
 			}
 			results = append(results, r)
-			fmt.Fprintf(stdout, "%-9s %3d sessions  %9.0f ops/s  p50 %8.1f µs  p99 %8.1f µs  p99.9 %8.1f µs  max %8.1f µs  errors %d\n",
+			fmt.Fprintf(stdout, "%-9s %3d sessions  %9.0f ops/s  p50 %8.1f µs  p99 %8.1f µs  p99.9 %8.1f µs  max %8.1f µs  errors %d",
 				r.Workload, r.Sessions, r.OpsPerS, r.P50us, r.P99us, r.P999us, r.MaxUs, r.Errors)
+			if r.Rate > 0 {
+				fmt.Fprintf(stdout, "  (rate %.0f/s, issue lag p99 %.1f µs)", r.Rate, r.LagP99us)
+			}
+			fmt.Fprintln(stdout)
 			if ctx.Err() != nil {
 				return 1
 			}
@@ -243,10 +253,11 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	sessions := fs.String("sessions", "1,32", "session counts to run each workload with")
 	duration := fs.Duration("duration", 5*time.Second, "how long each run lasts")
 	jsonPath := fs.String("json", "", "write the results as JSON to this file")
+	rate := fs.Float64("rate", 0, "open loop: issue this many ops/s in all, on a fixed schedule, and measure each latency from its scheduled time; 0: closed loop")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	o := options{embedded: *embedded, dir: *dir, duration: *duration, jsonPath: *jsonPath}
+	o := options{embedded: *embedded, dir: *dir, duration: *duration, jsonPath: *jsonPath, rate: *rate}
 	if *servers != "" {
 		o.servers = strings.Split(*servers, ",")
 	}
@@ -264,8 +275,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		}
 		o.sessions = append(o.sessions, n)
 	}
-	if o.embedded < 1 || o.duration <= 0 {
-		return o, errors.New("-embedded and -duration must be positive")
+	if o.embedded < 1 || o.duration <= 0 || o.rate < 0 {
+		return o, errors.New("-embedded and -duration must be positive, -rate not negative")
 	}
 	return o, nil
 }
@@ -314,8 +325,12 @@ func target(ctx context.Context, o options) (func(ctx context.Context, i int) (*
 	return func(ctx context.Context, i int) (*zk.Conn, error) { return nodes[i%len(nodes)].Connect(ctx) }, closeAll, nil
 }
 
-// measure runs w with n sessions for d and returns its figures.
-func measure(ctx context.Context, connect func(context.Context, int) (*zk.Conn, error), w workload, name string, n int, d time.Duration, progress io.Writer) (result, error) {
+// measure runs w with n sessions for d and returns its figures. With a
+// rate, each session issues its share of it on a fixed schedule, and a
+// latency counts from the scheduled time, so that a slow reply delays
+// the requests behind it in the figures as it does for their clients
+// (no coordinated omission).
+func measure(ctx context.Context, connect func(context.Context, int) (*zk.Conn, error), w workload, name string, n int, d time.Duration, rate float64, progress io.Writer) (result, error) {
 	conns := make([]*zk.Conn, n)
 	defer func() {
 		for _, c := range conns {
@@ -342,14 +357,31 @@ func measure(ctx context.Context, connect func(context.Context, int) (*zk.Conn, 
 	}
 	var ops, errs atomic.Int64
 	lats := make([][]time.Duration, n)
+	lags := make([][]time.Duration, n)
 	rctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, c := range conns {
 		wg.Go(func() {
+			var every time.Duration
+			if rate > 0 {
+				every = time.Duration(float64(n) / rate * float64(time.Second))
+			}
 			for k := 0; rctx.Err() == nil; k++ {
 				t0 := time.Now()
+				if every > 0 {
+					// Sessions start a slot apart, spread over one interval.
+					t0 = start.Add(time.Duration(k)*every + time.Duration(i)*every/time.Duration(n))
+					if wait := time.Until(t0); wait > 0 {
+						select {
+						case <-time.After(wait):
+						case <-rctx.Done():
+							return
+						}
+					}
+					lags[i] = append(lags[i], time.Since(t0))
+				}
 				err := w.op(ctx, c, i, k)
 				lats[i] = append(lats[i], time.Since(t0))
 				ops.Add(1)
@@ -380,10 +412,14 @@ func measure(ctx context.Context, connect func(context.Context, int) (*zk.Conn, 
 		}
 		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Nanoseconds()) / 1e3
 	}
-	r := result{Workload: name, Sessions: n, Ops: ops.Load(), Errors: errs.Load(), Seconds: elapsed.Seconds(),
+	r := result{Workload: name, Sessions: n, Rate: rate, Ops: ops.Load(), Errors: errs.Load(), Seconds: elapsed.Seconds(),
 		OpsPerS: float64(ops.Load()) / elapsed.Seconds(), P50us: pct(0.50), P99us: pct(0.99), P999us: pct(0.999)}
 	if len(all) > 0 {
 		r.MaxUs = float64(all[len(all)-1].Nanoseconds()) / 1e3
+	}
+	if lag := slices.Concat(lags...); len(lag) > 0 {
+		slices.Sort(lag)
+		r.LagP99us = float64(lag[min(len(lag)-1, int(0.99*float64(len(lag))))].Nanoseconds()) / 1e3
 	}
 	return r, nil
 }
