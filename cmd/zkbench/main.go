@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -74,6 +75,9 @@ type result struct {
 type workload struct {
 	setup func(ctx context.Context, c *zk.Conn) error
 	op    func(ctx context.Context, c *zk.Conn, i, k int) error
+	// scenario, for what is measured once rather than in a loop, runs in
+	// place of setup and op.
+	scenario func(ctx context.Context, t *bench, n int) (result, error)
 }
 
 var open = zk.WorldACL(zk.PermAll)
@@ -104,7 +108,7 @@ func workloads(run string) map[string]workload {
 			op:    func(ctx context.Context, c *zk.Conn, i, k int) error { return f(ctx, c, base+"-one") },
 		}
 	}
-	return map[string]workload{
+	ws := map[string]workload{
 		"create":   creates(small),
 		"create1k": creates(kilo),
 		"set": onOne(func(ctx context.Context, c *zk.Conn, p string) error {
@@ -189,6 +193,8 @@ func workloads(run string) map[string]workload {
 			},
 		},
 	}
+	maps.Copy(ws, scenarios(base))
+	return ws
 }
 
 // allWorkloads is the order the default run measures them in.
@@ -205,18 +211,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	connect, closeAll, err := target(ctx, o)
+	b, err := target(ctx, o)
 	if err != nil {
 		fmt.Fprintln(stderr, "zkbench:", err)
 		return 1
 	}
-	defer closeAll()
+	defer b.close()
 	var results []result
 	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
 	for _, name := range o.workloads {
 		w := workloads(runID)[name]
 		for _, n := range o.sessions {
-			r, err := measure(ctx, connect, w, name, n, o.duration, o.rate, stdout)
+			var r result
+			if w.scenario != nil {
+				r, err = w.scenario(ctx, b, n)
+				r.Workload, r.Sessions = name, n
+			} else {
+				r, err = measure(ctx, b.connect, w, name, n, o.duration, o.rate, stdout)
+			}
 			if err != nil {
 				fmt.Fprintf(stderr, "zkbench: %s with %d sessions: %v\n", name, n, err)
 				return 1
@@ -249,7 +261,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	servers := fs.String("servers", "", "client addresses of the ensemble to measure (host:port,...); empty: an embedded one")
 	embedded := fs.Int("embedded", 1, "nodes of the embedded ensemble")
 	dir := fs.String("dir", "", "directory for the embedded nodes' data (fsync on); empty: in memory")
-	wl := fs.String("workloads", strings.Join(allWorkloads, ","), "workloads to run: "+strings.Join(allWorkloads, ","))
+	wl := fs.String("workloads", strings.Join(allWorkloads, ","), "workloads to run: "+strings.Join(allWorkloads, ",")+
+		"; and, run once each with -sessions as their size, fanout (one change to N watchers), ephemeral (N sessions of 100 ephemerals close), failover (the leader of -embedded 3 closed under N writers)")
 	sessions := fs.String("sessions", "1,32", "session counts to run each workload with")
 	duration := fs.Duration("duration", 5*time.Second, "how long each run lasts")
 	jsonPath := fs.String("json", "", "write the results as JSON to this file")
@@ -281,14 +294,22 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-// target opens what is measured and returns how to open sessions on it.
-func target(ctx context.Context, o options) (func(ctx context.Context, i int) (*zk.Conn, error), func(), error) {
+// bench is what is measured: how to open sessions on it, and, when it is
+// embedded, its nodes.
+type bench struct {
+	connect func(ctx context.Context, i int) (*zk.Conn, error)
+	nodes   []*zk.Node // nil over the wire
+	close   func()
+}
+
+// target opens what is measured.
+func target(ctx context.Context, o options) (*bench, error) {
 	if len(o.servers) > 0 {
-		return func(ctx context.Context, i int) (*zk.Conn, error) {
+		return &bench{connect: func(ctx context.Context, i int) (*zk.Conn, error) {
 			// Spread the sessions over the servers, as clients would be.
 			addrs := append(slices.Clone(o.servers[i%len(o.servers):]), o.servers[:i%len(o.servers)]...)
 			return zk.Dial(ctx, addrs)
-		}, func() {}, nil
+		}, close: func() {}}, nil
 	}
 	var peers []zk.Peer
 	if o.embedded > 1 {
@@ -304,6 +325,7 @@ func target(ctx context.Context, o options) (func(ctx context.Context, i int) (*
 		cfg := zk.Config{ID: strconv.Itoa(i + 1), Logger: hclog.NewNullLogger()}
 		if o.embedded > 1 {
 			cfg.PeerAddr, cfg.Peers, cfg.Network = cfg.ID, peers, network
+			cfg.ElectionTimeout = 300 * time.Millisecond
 		}
 		if o.dir != "" {
 			cfg.Dir = fmt.Sprintf("%s/%d", o.dir, i+1)
@@ -311,18 +333,31 @@ func target(ctx context.Context, o options) (func(ctx context.Context, i int) (*
 		wg.Go(func() { nodes[i], errs[i] = zk.Open(ctx, cfg) })
 	}
 	wg.Wait()
-	closeAll := func() {
+	b := &bench{nodes: nodes, close: func() {
 		for _, n := range nodes {
 			if n != nil {
 				n.Close()
 			}
 		}
-	}
+	}}
 	if err := errors.Join(errs...); err != nil {
-		closeAll()
-		return nil, nil, err
+		b.close()
+		return nil, err
 	}
-	return func(ctx context.Context, i int) (*zk.Conn, error) { return nodes[i%len(nodes)].Connect(ctx) }, closeAll, nil
+	b.connect = func(ctx context.Context, i int) (*zk.Conn, error) {
+		n := nodes[i%len(nodes)]
+		var others []*zk.Node
+		for _, m := range nodes {
+			if m != n {
+				others = append(others, m)
+			}
+		}
+		if len(others) == 0 {
+			return n.Connect(ctx)
+		}
+		return n.Connect(ctx, zk.WithFailover(others...))
+	}
+	return b, nil
 }
 
 // measure runs w with n sessions for d and returns its figures. With a

@@ -91,3 +91,29 @@ func TestOpenLoop(t *testing.T) {
 		t.Fatalf("result %+v\n%s", r, stdout.String())
 	}
 }
+
+// TestScenarios: fanout, ephemeral cleanup and leader failover each run
+// once and report their figures.
+func TestScenarios(t *testing.T) {
+	for _, args := range [][]string{
+		{"-workloads", "fanout,ephemeral", "-sessions", "20"},
+		{"-embedded", "3", "-workloads", "failover", "-sessions", "4"},
+	} {
+		out := filepath.Join(t.TempDir(), "out.json")
+		var stdout, stderr bytes.Buffer
+		if code := run(append(args, "-json", out), &stdout, &stderr); code != 0 {
+			t.Fatalf("%v: status %d: %s", args, code, stderr.String())
+		}
+		var results []result
+		b, _ := os.ReadFile(out)
+		if err := json.Unmarshal(b, &results); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range results {
+			want := map[string]int64{"fanout": 20, "ephemeral": 2000}[r.Workload]
+			if r.MaxUs <= 0 || (want > 0 && (r.Ops != want || r.Errors != 0)) {
+				t.Errorf("%s: %+v", r.Workload, r)
+			}
+		}
+	}
+}
