@@ -49,6 +49,7 @@ type options struct {
 	duration  time.Duration
 	rate      float64
 	jsonPath  string
+	plotPath  string
 }
 
 // result is one run's figures.
@@ -245,6 +246,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	if o.plotPath != "" {
+		f, err := os.Create(o.plotPath)
+		if err == nil {
+			title := "zkbench: embedded"
+			if len(o.servers) > 0 {
+				title = "zkbench: " + strings.Join(o.servers, ",")
+			}
+			err = errors.Join(plotSVG(f, title, results), f.Close())
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "zkbench:", err)
+			return 1
+		}
+	}
 	if o.jsonPath != "" {
 		b, _ := json.MarshalIndent(results, "", "  ")
 		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
@@ -266,11 +281,12 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	sessions := fs.String("sessions", "1,32", "session counts to run each workload with")
 	duration := fs.Duration("duration", 5*time.Second, "how long each run lasts")
 	jsonPath := fs.String("json", "", "write the results as JSON to this file")
+	plot := fs.String("plot", "", "draw throughput and p99 against the number of sessions, per workload, as SVG to this file")
 	rate := fs.Float64("rate", 0, "open loop: issue this many ops/s in all, on a fixed schedule, and measure each latency from its scheduled time; 0: closed loop")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	o := options{embedded: *embedded, dir: *dir, duration: *duration, jsonPath: *jsonPath, rate: *rate}
+	o := options{embedded: *embedded, dir: *dir, duration: *duration, jsonPath: *jsonPath, plotPath: *plot, rate: *rate}
 	if *servers != "" {
 		o.servers = strings.Split(*servers, ",")
 	}

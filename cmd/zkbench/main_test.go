@@ -117,3 +117,20 @@ func TestScenarios(t *testing.T) {
 		}
 	}
 }
+
+// TestPlot: -plot writes an SVG with a line per workload in each panel.
+func TestPlot(t *testing.T) {
+	svg := filepath.Join(t.TempDir(), "out.svg")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-workloads", "create,get", "-sessions", "1,4", "-duration", "100ms", "-plot", svg}, &stdout, &stderr); code != 0 {
+		t.Fatalf("status %d: %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	if !strings.HasPrefix(s, "<svg ") || strings.Count(s, "<polyline") != 4 || !strings.Contains(s, ">create<") || !strings.Contains(s, ">get<") {
+		t.Fatalf("svg:\n%s", s)
+	}
+}
