@@ -109,17 +109,9 @@ func (w *wireConn) dispatch(h jute.RequestHeader, d *jute.Decoder) wireResult {
 		if !decode(&req) {
 			return bad
 		}
-		var (
-			ok  bool
-			st  *Stat
-			err error
-		)
-		if w.wantWatch(req.Watch, watchData, req.Path) {
-			ok, st, _, err = c.ExistsW(ctx, req.Path)
-			w.watchSet(err, watchData, req.Path)
-		} else {
-			ok, st, err = c.Exists(ctx, req.Path)
-		}
+		watch := w.wantWatch(req.Watch, watchData, req.Path)
+		ok, st, _, err := c.exists(ctx, req.Path, watch)
+		w.watchSet(watch, err, watchData, req.Path)
 		switch {
 		case err != nil:
 			return wireErr(err)
@@ -133,17 +125,9 @@ func (w *wireConn) dispatch(h jute.RequestHeader, d *jute.Decoder) wireResult {
 		if !decode(&req) {
 			return bad
 		}
-		var (
-			data []byte
-			st   *Stat
-			err  error
-		)
-		if w.wantWatch(req.Watch, watchData, req.Path) {
-			data, st, _, err = c.GetW(ctx, req.Path)
-			w.watchSet(err, watchData, req.Path)
-		} else {
-			data, st, err = c.Get(ctx, req.Path)
-		}
+		watch := w.wantWatch(req.Watch, watchData, req.Path)
+		data, st, _, err := c.get(ctx, req.Path, watch)
+		w.watchSet(watch, err, watchData, req.Path)
 		if err != nil {
 			return wireErr(err)
 		}
@@ -187,17 +171,9 @@ func (w *wireConn) dispatch(h jute.RequestHeader, d *jute.Decoder) wireResult {
 		if !decode(&req) {
 			return bad
 		}
-		var (
-			names []string
-			st    *Stat
-			err   error
-		)
-		if w.wantWatch(req.Watch, watchChild, req.Path) {
-			names, st, _, err = c.ChildrenW(ctx, req.Path)
-			w.watchSet(err, watchChild, req.Path)
-		} else {
-			names, st, err = c.Children(ctx, req.Path)
-		}
+		watch := w.wantWatch(req.Watch, watchChild, req.Path)
+		names, st, _, err := c.children(ctx, req.Path, watch)
+		w.watchSet(watch, err, watchChild, req.Path)
 		if err != nil {
 			return wireErr(err)
 		}
@@ -355,8 +331,8 @@ func (w *wireConn) wantWatch(watch bool, kind watchKind, path string) bool {
 	return true
 }
 
-func (w *wireConn) watchSet(err error, kind watchKind, path string) {
-	if err == nil {
+func (w *wireConn) watchSet(watch bool, err error, kind watchKind, path string) {
+	if !watch || err == nil {
 		return // exists on a missing node comes here too: its watch was set
 	}
 	w.evMu.Lock()
@@ -439,24 +415,22 @@ func (w *wireConn) multi(req *jute.MultiRequest) wireResult {
 			return wireResult{code: CodeMarshallingError}
 		}
 		if err != nil {
-			out := make([]jute.MultiResult, len(req.Ops))
-			for j := range out {
-				code := CodeRuntimeInconsistency
-				switch {
-				case j < i:
-					code = CodeOK
-				case j == i:
-					code = CodeOf(err)
-				}
-				out[j] = jute.MultiResult{Type: jute.OpError, Err: int32(code)}
-			}
-			return wireOK(&jute.MultiResponse{Results: out})
+			// An op the wire rules refuse fails the multi before it
+			// reaches the Conn, reported as the Conn reports a failure.
+			return wireOK(&jute.MultiResponse{Results: multiResults(failedResults(len(ops), i, err), i, kinds)})
 		}
 	}
 	rs, failed, err := w.conn.write(w.ctx, true, ops)
 	if rs == nil && err != nil {
 		return wireErr(err)
 	}
+	return wireOK(&jute.MultiResponse{Results: multiResults(rs, failed, kinds)})
+}
+
+// multiResults turns a multi's results into ZooKeeper's: when op failed
+// failed (≥ 0), every result is an error result carrying its code (OK for
+// the ops rolled back before it); else each op's own result.
+func multiResults(rs []opResult, failed int, kinds []int32) []jute.MultiResult {
 	out := make([]jute.MultiResult, len(rs))
 	for i, r := range rs {
 		if failed >= 0 {
@@ -474,7 +448,7 @@ func (w *wireConn) multi(req *jute.MultiRequest) wireResult {
 			out[i] = jute.MultiResult{Type: kinds[i]}
 		}
 	}
-	return wireOK(&jute.MultiResponse{Results: out})
+	return out
 }
 
 // multiRead runs reads one by one, each with its own result.

@@ -290,6 +290,27 @@ func TestServerLesserOpcodes(t *testing.T) {
 		t.Fatalf("multiRead results %+v", got)
 	}
 
+	// A multi whose op the wire rules refuse (flags out of range) fails
+	// as a whole, with ZooKeeper's result codes, and changes nothing.
+	open := []jute.ACL{{Perms: 31, ID: jute.ID{Scheme: "world", ID: "anyone"}}}
+	h, body = r.call(11, jute.OpMulti, &jute.MultiRequest{Ops: []jute.MultiOp{
+		{Type: jute.OpCreate, Req: &jute.CreateRequest{Path: "/m1", ACL: open}},
+		{Type: jute.OpCreate, Req: &jute.CreateRequest{Path: "/m2", ACL: open, Flags: 9}},
+		{Type: jute.OpDelete, Req: &jute.DeleteRequest{Path: "/r/a", Version: -1}},
+	}})
+	mr = jute.MultiResponse{}
+	if err := jute.Unmarshal(body, &mr); h.Err != 0 || err != nil || len(mr.Results) != 3 {
+		t.Fatalf("multi: %+v, %v, %+v", h, err, mr)
+	}
+	for i, want := range []zk.Code{zk.CodeOK, zk.CodeBadArguments, zk.CodeRuntimeInconsistency} {
+		if got := mr.Results[i]; got.Type != jute.OpError || zk.Code(got.Err) != want {
+			t.Fatalf("multi result %d: %+v, want error %d", i, got, want)
+		}
+	}
+	if h2Exists(t, c, "/m1") || !h2Exists(t, c, "/r/a") {
+		t.Fatal("a refused multi changed the tree")
+	}
+
 	if h, _ := r.call(2, jute.OpCheckWatches, &jute.WatchesRequest{Path: "/r", Type: int32(zk.WatcherTypeData)}); zk.Code(h.Err) != zk.CodeNoWatcher {
 		t.Fatalf("checkWatches without a watch: %+v", h)
 	}
