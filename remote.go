@@ -111,16 +111,18 @@ func remoteErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: %w", ErrConnectionLoss, err)
-	case errors.Is(err, wire.ErrPacketTooLarge):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, wire.ErrPacketTooLarge):
+		// The request may or may not have been carried out.
 		return fmt.Errorf("%w: %w", ErrConnectionLoss, err)
 	case errors.As(err, &ce):
-		if e := ErrorForCode(Code(ce.Code)); e != nil {
-			if strings.Contains(err.Error(), ":") && !errors.Is(err, wire.CodeError{Code: ce.Code}) {
-				return fmt.Errorf("%w: %v", e, err)
-			}
-			return e
+		e := ErrorForCode(Code(ce.Code))
+		switch {
+		case e == nil:
+		case err == error(ce):
+			return e // a server's reply code
+		default:
+			return fmt.Errorf("%w: %v", e, err) // the engine's, with its reason
 		}
 	}
 	return fmt.Errorf("%w: %v", ErrConnectionLoss, err)
