@@ -454,23 +454,11 @@ func measure(ctx context.Context, connect func(context.Context, int) (*zk.Conn, 
 			fmt.Fprintf(progress, "  … %s, %d sessions: %d ops in %.0fs\n", name, n, ops.Load(), time.Since(start).Seconds())
 		}
 	}
-	elapsed := time.Since(start)
-	all := slices.Concat(lats...)
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Nanoseconds()) / 1e3
-	}
-	r := result{Workload: name, Sessions: n, Rate: rate, Ops: ops.Load(), Errors: errs.Load(), Seconds: elapsed.Seconds(),
-		OpsPerS: float64(ops.Load()) / elapsed.Seconds(), P50us: pct(0.50), P99us: pct(0.99), P999us: pct(0.999)}
-	if len(all) > 0 {
-		r.MaxUs = float64(all[len(all)-1].Nanoseconds()) / 1e3
-	}
+	r := summarize(slices.Concat(lats...), time.Since(start))
+	r.Workload, r.Sessions, r.Rate, r.Errors = name, n, rate, errs.Load()
 	if lag := slices.Concat(lags...); len(lag) > 0 {
 		slices.Sort(lag)
-		r.LagP99us = float64(lag[min(len(lag)-1, int(0.99*float64(len(lag))))].Nanoseconds()) / 1e3
+		r.LagP99us = percentile(lag, 0.99)
 	}
 	return r, nil
 }

@@ -218,19 +218,17 @@ func failover(ctx context.Context, b *bench, base string, n int) (result, error)
 
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 
-// summarize makes a result of latencies over a scenario of length all.
+// summarize makes a result of latencies over a run of length all.
 func summarize(lats []time.Duration, all time.Duration) result {
+	r := result{Ops: int64(len(lats)), Seconds: all.Seconds(), OpsPerS: float64(len(lats)) / all.Seconds()}
 	slices.Sort(lats)
-	pct := func(p float64) float64 {
-		if len(lats) == 0 {
-			return 0
-		}
-		return us(lats[min(len(lats)-1, int(p*float64(len(lats))))])
-	}
-	r := result{Ops: int64(len(lats)), Seconds: all.Seconds(), P50us: pct(0.5), P99us: pct(0.99), P999us: pct(0.999)}
 	if len(lats) > 0 {
-		r.MaxUs = us(lats[len(lats)-1])
-		r.OpsPerS = float64(len(lats)) / all.Seconds()
+		r.P50us, r.P99us, r.P999us, r.MaxUs = percentile(lats, 0.5), percentile(lats, 0.99), percentile(lats, 0.999), percentile(lats, 1)
 	}
 	return r
+}
+
+// percentile returns the p-th quantile of sorted lats in µs.
+func percentile(lats []time.Duration, p float64) float64 {
+	return us(lats[min(len(lats)-1, int(p*float64(len(lats))))])
 }
