@@ -60,22 +60,30 @@ type wireServer struct {
 type wireStats struct {
 	received atomic.Int64
 	sent     atomic.Int64
-	latMu    sync.Mutex
-	latMin   time.Duration
-	latMax   time.Duration
-	latSum   time.Duration
-	latN     int64
+	lat      latencies
 }
 
-func (s *wireStats) observe(d time.Duration) {
-	s.latMu.Lock()
-	if s.latN == 0 || d < s.latMin {
-		s.latMin = d
+// latencies summarise request latencies for the four-letter words. They
+// are updated on every request, by every connection, without a lock.
+type latencies struct {
+	n, sum, min, max, last atomic.Int64 // ns; min 0 means none yet
+}
+
+func (l *latencies) observe(d time.Duration) {
+	ns := max(int64(d), 1)
+	l.n.Add(1)
+	l.sum.Add(ns)
+	l.last.Store(ns)
+	for m := l.max.Load(); ns > m && !l.max.CompareAndSwap(m, ns); m = l.max.Load() {
 	}
-	s.latMax = max(s.latMax, d)
-	s.latSum += d
-	s.latN++
-	s.latMu.Unlock()
+	for m := l.min.Load(); (m == 0 || ns < m) && !l.min.CompareAndSwap(m, ns); m = l.min.Load() {
+	}
+}
+
+// summary returns the latencies in ms, as ZooKeeper reports them.
+func (l *latencies) summary() flw.Summary {
+	ms := func(ns int64) int64 { return time.Duration(ns).Milliseconds() }
+	return flw.Summary{Count: l.n.Load(), Sum: ms(l.sum.Load()), Min: ms(l.min.Load()), Max: ms(l.max.Load())}
 }
 
 func newWireServer(n *Node) *wireServer {
@@ -242,10 +250,7 @@ type wireConnInfo struct {
 	lastXid     int32
 	lastZxid    int64
 	lastAt      time.Time
-	latMin      time.Duration
-	latMax      time.Duration
-	latSum      time.Duration
-	latN        int64
+	lat         latencies
 }
 
 func newWireConn(s *wireServer, nc net.Conn, ip string) *wireConn {
@@ -470,7 +475,8 @@ func (w *wireConn) process(r wireRequest) error {
 	w.evMu.Unlock()
 
 	lat := time.Since(r.at)
-	w.s.stats.observe(lat)
+	w.s.stats.lat.observe(lat)
+	w.info.lat.observe(lat)
 	w.s.stats.sent.Add(1)
 	w.info.mu.Lock()
 	w.info.received++
@@ -479,12 +485,6 @@ func (w *wireConn) process(r wireRequest) error {
 	w.info.lastXid = h.Xid
 	w.info.lastZxid = hdrZxid
 	w.info.lastAt = time.Now()
-	if w.info.latN == 0 || lat < w.info.latMin {
-		w.info.latMin = lat
-	}
-	w.info.latMax = max(w.info.latMax, lat)
-	w.info.latSum += lat
-	w.info.latN++
 	w.info.mu.Unlock()
 	return res.close
 }

@@ -97,10 +97,7 @@ func (n *Node) flwStats() *flw.Stats {
 	n.fsm.mu.RUnlock()
 
 	ws := n.wire
-	ws.stats.latMu.Lock()
-	s.Latency = flw.Summary{Count: ws.stats.latN, Sum: ws.stats.latSum.Milliseconds(),
-		Min: ws.stats.latMin.Milliseconds(), Max: ws.stats.latMax.Milliseconds()}
-	ws.stats.latMu.Unlock()
+	s.Latency = ws.stats.lat.summary()
 	s.PacketsReceived, s.PacketsSent = ws.stats.received.Load(), ws.stats.sent.Load()
 	ws.mu.Lock()
 	for w := range ws.conns {
@@ -149,16 +146,17 @@ func (w *wireConn) flwConnection() flw.Connection {
 		SessionID: w.conn.SessionID(), LastOp: w.info.lastOp,
 		Established: w.info.established, Timeout: w.conn.SessionTimeout(),
 		LastCxid: int64(w.info.lastXid), LastZxid: w.info.lastZxid, LastResponse: w.info.lastAt,
-		MinLatency: w.info.latMin.Milliseconds(), MaxLatency: w.info.latMax.Milliseconds(),
 	}
-	if w.info.latN > 0 {
-		fc.AvgLatency = (w.info.latSum / time.Duration(w.info.latN)).Milliseconds()
-		fc.LastLatency = fc.AvgLatency
+	lat := w.info.lat.summary()
+	fc.MinLatency, fc.MaxLatency = lat.Min, lat.Max
+	if lat.Count > 0 {
+		fc.AvgLatency = lat.Sum / lat.Count
+		fc.LastLatency = time.Duration(w.info.lat.last.Load()).Milliseconds()
 	}
 	if ap, err := netip.ParseAddrPort(w.nc.RemoteAddr().String()); err == nil {
 		fc.Remote = ap
 	}
-	if w.info.latN == 0 {
+	if lat.Count == 0 {
 		fc.LastCxid = -1
 	}
 	return fc
