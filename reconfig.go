@@ -2,6 +2,7 @@ package zk
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -83,7 +84,7 @@ func renderConfig(ms []configMember) ([]byte, bool) {
 	slices.SortFunc(ms, func(a, b configMember) int {
 		x, _ := strconv.ParseUint(a.id, 10, 63)
 		y, _ := strconv.ParseUint(b.id, 10, 63)
-		return cmpUint(x, y)
+		return cmp.Compare(x, y)
 	})
 	var b bytes.Buffer
 	for i := range ms {
@@ -95,16 +96,6 @@ func renderConfig(ms []configMember) ([]byte, bool) {
 		b.WriteByte('\n')
 	}
 	return b.Bytes(), true
-}
-
-func cmpUint(x, y uint64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 // configBody strips the version line from /zookeeper/config's data.
