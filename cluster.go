@@ -232,6 +232,38 @@ func (n *Node) propose(ctx context.Context, t *txn.Txn) (*applyResult, error) {
 	return res, nil
 }
 
+// announceCommits lets followers learn at once that the leader's last
+// entries committed. Raft tells a follower the commit index only with the
+// next AppendEntries: under load the next batch carries it, but when
+// proposals stop a follower would learn it only CommitTimeout later, and
+// a write it forwarded, a watch set through it and a sync on it all wait
+// for that. So when a leader has applied every entry in its log and some
+// changed the tree, it appends a barrier, whose AppendEntries carries the
+// commit index: ZooKeeper's COMMIT, sent only when no proposal is about to
+// carry the news anyway.
+func (n *Node) announceCommits() {
+	defer n.wg.Done()
+	announced := int64(-1)
+	wake := n.fsm.waitCh()
+	for {
+		select {
+		case <-wake:
+		case <-n.closing:
+			return
+		}
+		wake = n.fsm.waitCh() // before looking, so no batch goes unseen
+		r := n.r()
+		z := n.fsm.LastZxid()
+		if z == announced || r.State() != raft.Leader || n.fsm.applied.Load() < r.LastIndex() {
+			continue
+		}
+		announced = z
+		if len(r.GetConfiguration().Configuration().Servers) > 1 {
+			r.Barrier(0) // nothing waits for it: it only has to be sent
+		}
+	}
+}
+
 // leaderPropose proposes the encoded txn a follower forwarded, as it
 // came: the FSM refuses bytes that are not a txn, on every node alike.
 func (n *Node) leaderPropose(ctx context.Context, req []byte) ([]byte, error) {

@@ -2,11 +2,13 @@ package zk
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -50,6 +52,7 @@ type opResult struct {
 // Apply is deterministic: it reads no clock and no random source, and every
 // replica computes the same tree and the same zxids from the same log.
 type fsm struct {
+	walkMu   sync.Mutex   // snapshot walks take turns (see fsmSnapshot.nodes)
 	mu       sync.RWMutex // guards everything below; reads hold it for reading
 	tree     *tree
 	sessions map[int64]*sessionInfo
@@ -300,12 +303,20 @@ type snapNode struct {
 	n    *znode
 }
 
+// fsmSnapshot is a snapshot being taken: the sessions and zxid copied when
+// it began, the tree read out of the live one by its capture.
 type fsmSnapshot struct {
 	term     uint64
 	counter  uint32
 	index    uint64
 	sessions []snapSession
-	nodes    []snapNode
+
+	f     *fsm
+	tree  *tree // the tree captured (Restore may replace the FSM's since)
+	cap   *capture
+	chunk int // nodes read per hold of the FSM's lock
+
+	afterChunk func() // tests: changes the tree between two chunks
 }
 
 type snapSession struct {
@@ -313,24 +324,96 @@ type snapSession struct {
 	sessionInfo
 }
 
-// Snapshot implements raft.FSM. It captures pointers to the nodes, not the
-// nodes: the tree copies a node before changing it once a snapshot holds
-// it, so Persist can stream while writes go on, using memory for a pointer
-// per node rather than a second tree.
+// Snapshot implements raft.FSM. It copies nothing of the tree: it begins a
+// capture, and Persist reads the nodes out of the live tree a chunk at a
+// time while writes go on, so a snapshot of millions of znodes stalls
+// neither writes nor reads.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := &fsmSnapshot{term: f.term, counter: f.counter, index: f.index}
-	f.tree.gen++
-	s.nodes = make([]snapNode, 0, len(f.tree.nodes))
-	for p, n := range f.tree.nodes {
-		s.nodes = append(s.nodes, snapNode{p, n})
-	}
+	s := &fsmSnapshot{term: f.term, counter: f.counter, index: f.index, f: f, tree: f.tree, chunk: snapChunk}
+	s.cap = f.tree.beginCapture()
 	s.sessions = make([]snapSession, 0, len(f.sessions))
 	for id, si := range f.sessions {
 		s.sessions = append(s.sessions, snapSession{id, *si})
 	}
 	return s, nil
+}
+
+// snapChunk is how many nodes a snapshot reads per hold of the FSM's lock.
+const snapChunk = 1024
+
+// nodes reads the captured nodes out of the tree and hands them to emit a
+// chunk at a time, without the FSM's lock. The nodes it hands out do not
+// change: the tree copies a node captured before changing it. Walks take
+// turns, so that a node's walked mark is always the walk's under way.
+func (s *fsmSnapshot) nodes(emit func([]snapNode) error) error {
+	s.f.walkMu.Lock()
+	defer s.f.walkMu.Unlock()
+	mu := &s.f.mu
+	mu.Lock()
+	s.tree.walking = s.cap
+	mu.Unlock()
+	defer func() {
+		mu.Lock()
+		if s.tree.walking == s.cap {
+			s.tree.walking = nil
+		}
+		mu.Unlock()
+	}()
+
+	mark := uint32(s.cap.gen)
+	chunk := make([]snapNode, 0, s.chunk)
+	met := make(map[string]struct{}) // changed paths the walk met
+	n := 0
+	flush := func() error {
+		n += len(chunk)
+		err := emit(chunk)
+		chunk = chunk[:0]
+		if s.afterChunk != nil {
+			s.afterChunk()
+		}
+		return err
+	}
+	mu.RLock()
+	// The walk goes on across releases of the lock, which is a walk of a
+	// map changed during it, as the language defines it: nodes present
+	// throughout are met once, deleted ones not met yet are not, and added
+	// ones (a path deleted and created again too) may be, which the
+	// capture's before sorts out.
+	for path, node := range s.tree.nodes {
+		if old, changed := s.cap.before[path]; changed {
+			if _, again := met[path]; again || old == nil || old == walkedNode {
+				continue
+			}
+			met[path] = struct{}{}
+			node = old
+		} else {
+			node.walked = mark
+		}
+		chunk = append(chunk, snapNode{path, node})
+		if len(chunk) == s.chunk {
+			mu.RUnlock()
+			if err := flush(); err != nil {
+				return err
+			}
+			runtime.Gosched() // the node's own work first: a snapshot can wait
+			mu.RLock()
+		}
+	}
+	for path, old := range s.cap.before {
+		if _, ok := met[path]; !ok && old != nil && old != walkedNode {
+			chunk = append(chunk, snapNode{path, old})
+		}
+	}
+	mu.RUnlock()
+	if err := flush(); err != nil {
+		return err
+	}
+	if n != s.cap.count {
+		return fmt.Errorf("zk: snapshot read %d nodes of the %d captured", n, s.cap.count)
+	}
+	return nil
 }
 
 type snapWriter struct {
@@ -370,25 +453,31 @@ func (s *fsmSnapshot) write(out io.Writer) error {
 		w.buf = binary.AppendVarint(w.buf, int64(ss.timeout))
 		w.buf = txn.AppendBytes(w.buf, ss.password)
 	}
-	w.buf = binary.AppendUvarint(w.buf, uint64(len(s.nodes)))
-	for _, sn := range s.nodes {
-		n := sn.n
-		w.buf = txn.AppendString(w.buf, sn.path)
-		w.buf = txn.AppendBytes(w.buf, n.data)
-		w.buf = binary.AppendUvarint(w.buf, uint64(len(n.acl.acl)))
-		for _, a := range n.acl.acl {
-			w.buf = binary.AppendVarint(w.buf, int64(a.Perms))
-			w.buf = txn.AppendString(w.buf, a.Scheme)
-			w.buf = txn.AppendString(w.buf, a.ID)
-		}
-		for _, v := range [...]int64{n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, int64(n.version), int64(n.creates), int64(n.aversion), n.owner} {
-			w.buf = binary.AppendVarint(w.buf, v)
-		}
-		if len(w.buf) >= 64<<10 {
-			if err := w.flushBuf(); err != nil {
-				return err
+	w.buf = binary.AppendUvarint(w.buf, uint64(s.cap.count))
+	err := s.nodes(func(chunk []snapNode) error {
+		for _, sn := range chunk {
+			n := sn.n
+			w.buf = txn.AppendString(w.buf, sn.path)
+			w.buf = txn.AppendBytes(w.buf, n.data)
+			w.buf = binary.AppendUvarint(w.buf, uint64(len(n.acl.acl)))
+			for _, a := range n.acl.acl {
+				w.buf = binary.AppendVarint(w.buf, int64(a.Perms))
+				w.buf = txn.AppendString(w.buf, a.Scheme)
+				w.buf = txn.AppendString(w.buf, a.ID)
+			}
+			for _, v := range [...]int64{n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, int64(n.version), int64(n.creates), int64(n.aversion), n.owner} {
+				w.buf = binary.AppendVarint(w.buf, v)
+			}
+			if len(w.buf) >= 64<<10 {
+				if err := w.flushBuf(); err != nil {
+					return err
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if err := w.flushBuf(); err != nil {
 		return err
@@ -401,8 +490,12 @@ func (s *fsmSnapshot) write(out io.Writer) error {
 	return w.w.Flush()
 }
 
-// Release implements raft.FSMSnapshot.
-func (s *fsmSnapshot) Release() { s.nodes = nil }
+// Release implements raft.FSMSnapshot: the capture ends.
+func (s *fsmSnapshot) Release() {
+	s.f.mu.Lock()
+	s.tree.endCapture(s.cap)
+	s.f.mu.Unlock()
+}
 
 // ErrCorruptSnapshot is returned when a snapshot cannot be read back: the
 // node refuses to start from it rather than serve a wrong tree.
@@ -412,7 +505,8 @@ type snapReader struct {
 	r   *bufio.Reader
 	crc uint32
 	err error
-	tmp []byte
+	tmp []byte  // scratch, reused
+	one [1]byte // scratch for ReadByte
 }
 
 func (r *snapReader) fail(err error) {
@@ -426,18 +520,35 @@ func (r *snapReader) ReadByte() (byte, error) {
 	if err != nil {
 		return 0, err
 	}
-	r.crc = crc32.Update(r.crc, castagnoli, []byte{c})
+	r.one[0] = c
+	r.crc = crc32.Update(r.crc, castagnoli, r.one[:])
 	return c, nil
+}
+
+// varintBytes returns the bytes of the varint the reader is at, up to
+// binary.MaxVarintLen64 of them, without consuming them.
+func (r *snapReader) varintBytes() []byte {
+	b, _ := r.r.Peek(binary.MaxVarintLen64) // short only at the end of the stream
+	return b
+}
+
+// consume checksums and skips n bytes that varintBytes returned.
+func (r *snapReader) consume(b []byte, n int) {
+	r.crc = crc32.Update(r.crc, castagnoli, b[:n])
+	r.r.Discard(n)
 }
 
 func (r *snapReader) uvarint() uint64 {
 	if r.err != nil {
 		return 0
 	}
-	v, err := binary.ReadUvarint(r)
-	if err != nil {
-		r.fail(err)
+	b := r.varintBytes()
+	v, n := binary.Uvarint(b)
+	if n <= 0 {
+		r.fail(errors.New("bad or truncated varint"))
+		return 0
 	}
+	r.consume(b, n)
 	return v
 }
 
@@ -445,14 +556,18 @@ func (r *snapReader) varint() int64 {
 	if r.err != nil {
 		return 0
 	}
-	v, err := binary.ReadVarint(r)
-	if err != nil {
-		r.fail(err)
+	b := r.varintBytes()
+	v, n := binary.Varint(b)
+	if n <= 0 {
+		r.fail(errors.New("bad or truncated varint"))
+		return 0
 	}
+	r.consume(b, n)
 	return v
 }
 
-func (r *snapReader) bytes(n uint64) []byte {
+// scratch reads n bytes into a buffer reused by the next call.
+func (r *snapReader) scratch(n uint64) []byte {
 	if r.err != nil {
 		return nil
 	}
@@ -460,7 +575,10 @@ func (r *snapReader) bytes(n uint64) []byte {
 		r.fail(errors.New("length out of range"))
 		return nil
 	}
-	p := make([]byte, n)
+	if uint64(cap(r.tmp)) < n {
+		r.tmp = make([]byte, n)
+	}
+	p := r.tmp[:n]
 	if _, err := io.ReadFull(r.r, p); err != nil {
 		r.fail(err)
 		return nil
@@ -469,7 +587,59 @@ func (r *snapReader) bytes(n uint64) []byte {
 	return p
 }
 
-func (r *snapReader) str() string { return string(r.bytes(r.uvarint())) }
+func (r *snapReader) bytes(n uint64) []byte {
+	p := r.scratch(n)
+	if p == nil {
+		return nil
+	}
+	return bytes.Clone(p)
+}
+
+func (r *snapReader) str() string { return string(r.scratch(r.uvarint())) }
+
+// acl reads an ACL list. Nodes mostly share a few lists, so a list equal
+// to last is returned as last, without allocating.
+func (r *snapReader) acl(last []ACL) []ACL {
+	na := r.uvarint()
+	if na > 1<<20 {
+		r.fail(errors.New("acl count out of range"))
+		return nil
+	}
+	same := uint64(len(last)) == na
+	var acl []ACL
+	for j := uint64(0); j < na && r.err == nil; j++ {
+		perms := Perm(r.varint())
+		scheme := r.scratch(r.uvarint())
+		if same && (last[j].Perms != perms || string(scheme) != last[j].Scheme) {
+			same = false
+		}
+		schemeStr := ""
+		if !same {
+			schemeStr = string(scheme)
+		}
+		id := r.scratch(r.uvarint())
+		if same && string(id) == last[j].ID {
+			continue
+		}
+		if same {
+			// The list differs from last only from here on.
+			same = false
+			schemeStr = last[j].Scheme
+		}
+		if acl == nil {
+			acl = make([]ACL, j, na)
+			copy(acl, last[:j])
+		}
+		acl = append(acl, ACL{Perms: perms, Scheme: schemeStr, ID: string(id)})
+	}
+	if same {
+		return last
+	}
+	if acl == nil {
+		acl = []ACL{}
+	}
+	return acl
+}
 
 func (r *snapReader) data() []byte {
 	n := r.uvarint()
@@ -558,18 +728,15 @@ func readSnapshot(in io.Reader) (*fsmSnapshot, *tree, error) {
 	}
 	t := newEmptyTree()
 	nn := r.uvarint()
+	t.nodes = make(map[string]*znode, min(nn, 1<<22)) // a hint only: nn is not trusted yet
+	var (
+		lastACL   []ACL
+		lastEntry *aclEntry
+	)
 	for i := uint64(0); i < nn && r.err == nil; i++ {
 		path := r.str()
 		n := &znode{data: r.data()}
-		na := r.uvarint()
-		if na > 1<<20 {
-			r.fail(errors.New("acl count out of range"))
-			break
-		}
-		acl := make([]ACL, 0, na)
-		for j := uint64(0); j < na && r.err == nil; j++ {
-			acl = append(acl, ACL{Perms: Perm(r.varint()), Scheme: r.str(), ID: r.str()})
-		}
+		acl := r.acl(lastACL)
 		var v [9]int64
 		for j := range v {
 			v[j] = r.varint()
@@ -579,7 +746,13 @@ func readSnapshot(in io.Reader) (*fsmSnapshot, *tree, error) {
 		}
 		n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime = v[0], v[1], v[2], v[3], v[4]
 		n.version, n.creates, n.aversion, n.owner = int32(v[5]), int32(v[6]), int32(v[7]), v[8]
-		n.acl = t.acls.intern(acl)
+		if lastEntry != nil && len(acl) == len(lastACL) && (len(acl) == 0 || &acl[0] == &lastACL[0]) {
+			t.acls.retain(lastEntry)
+			n.acl = lastEntry
+		} else {
+			n.acl = t.acls.intern(acl)
+			lastACL, lastEntry = n.acl.acl, n.acl
+		}
 		if _, dup := t.nodes[path]; dup {
 			r.fail(fmt.Errorf("node %q twice", path))
 			break

@@ -2,7 +2,10 @@ package zk
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -37,5 +40,108 @@ func TestRestoreWakesWaiters(t *testing.T) {
 	}
 	if got := dst.LastZxid(); got != makeZxid(1, 1) {
 		t.Fatalf("zxid after restore %#x", got)
+	}
+}
+
+// TestSnapshotWhileChanging: a snapshot reads the tree out a chunk at a
+// time while the tree changes between chunks (creates, deletes, setData,
+// setACL, multis rolled back, nodes deleted and created again), with a
+// second snapshot begun halfway; each must hold exactly the tree as it
+// was when it began.
+func TestSnapshotWhileChanging(t *testing.T) {
+	for seed := int64(1); seed <= 20; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(seed), 0))
+			f := newFSM(newWatchManager(), nil)
+			zxid := int64(1)
+			ctx := func() *txnContext {
+				zxid++
+				return &txnContext{zxid: zxid, time: zxid, system: true}
+			}
+			paths := []string{}
+			pick := func() string {
+				if len(paths) == 0 {
+					return "/"
+				}
+				return paths[rng.IntN(len(paths))]
+			}
+			change := func() {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				tr := f.tree
+				switch rng.IntN(5) {
+				case 0, 1:
+					p, _, err := tr.create(ctx(), &createArgs{path: pick() + "/n", data: []byte{byte(rng.IntN(256))}, acl: openACL, mode: FlagSequence}, nil)
+					if err == nil {
+						paths = append(paths, p)
+					}
+				case 2:
+					tr.setData(ctx(), pick(), []byte{byte(rng.IntN(256))}, AnyVersion, nil)
+				case 3:
+					if len(paths) > 0 {
+						i := rng.IntN(len(paths))
+						if tr.remove(ctx(), paths[i], AnyVersion, nil) == nil {
+							paths = slices.Delete(paths, i, i+1)
+						}
+					}
+				case 4:
+					// A multi that fails: everything it did is undone.
+					mark := len(tr.undo)
+					c := ctx()
+					tr.setACL(c, pick(), DigestACL(PermAll, "u", "p"), AnyVersion)
+					tr.create(c, &createArgs{path: pick() + "/m", acl: openACL, mode: FlagSequence}, nil)
+					if len(paths) > 0 {
+						tr.remove(c, paths[rng.IntN(len(paths))], AnyVersion, nil)
+					}
+					tr.rollback(mark)
+				}
+			}
+			for range 300 {
+				change()
+			}
+			dump := func() stateDump {
+				f.mu.RLock()
+				defer f.mu.RUnlock()
+				return dumpTree(f.tree, f.sessions, f.term, f.counter)
+			}
+			readBack := func(s *fsmSnapshot, during func()) stateDump {
+				var buf bytes.Buffer
+				s.chunk, s.afterChunk = 7, during
+				if err := s.write(&buf); err != nil {
+					t.Fatal(err)
+				}
+				s.Release()
+				snap, tr, err := readSnapshot(&buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return dumpTree(tr, map[int64]*sessionInfo{}, snap.term, snap.counter)
+			}
+			want1 := dump()
+			s1, _ := f.Snapshot()
+			var want2 stateDump
+			var s2 *fsmSnapshot
+			chunks := 0
+			got1 := readBack(s1.(*fsmSnapshot), func() {
+				for range rng.IntN(8) {
+					change()
+				}
+				if chunks++; chunks == 10 {
+					want2 = dump()
+					s, _ := f.Snapshot()
+					s2 = s.(*fsmSnapshot)
+				}
+			})
+			compareDumps(t, want1, got1)
+			if s2 == nil {
+				t.Fatal("the tree was too small for a second snapshot")
+			}
+			compareDumps(t, want2, readBack(s2, func() { change() }))
+			f.mu.RLock()
+			defer f.mu.RUnlock()
+			if len(f.tree.captures) != 0 {
+				t.Fatalf("%d captures left after Release", len(f.tree.captures))
+			}
+		})
 	}
 }

@@ -8,8 +8,8 @@ import (
 )
 
 // TestSnapshotMemory shows that taking a snapshot does not copy the tree:
-// the capture costs a pointer per node, a small fraction of the tree, and
-// persisting it streams without holding a second copy.
+// the capture costs nothing per node, and persisting it streams without
+// holding a second copy.
 func TestSnapshotMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates a 100k-node tree")
@@ -41,9 +41,9 @@ func TestSnapshotMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	capture := heap() - withTree
+	capture := int64(heap()) - int64(withTree) // the heap may shrink a little
 	t.Logf("tree %d KiB, snapshot capture %d KiB", treeSize>>10, capture>>10)
-	if capture > treeSize/5 {
+	if capture > int64(treeSize/100) {
 		t.Fatalf("capturing a snapshot took %d bytes for a %d-byte tree", capture, treeSize)
 	}
 

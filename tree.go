@@ -116,7 +116,8 @@ type znode struct {
 	version             int32
 	creates             int32 // child creations: ZooKeeper's stored cversion
 	aversion            int32
-	owner               int64 // stored ephemeralOwner
+	walked              uint32 // low bits of the gen of the last capture whose walk took this node from the map
+	owner               int64  // stored ephemeralOwner
 
 	gen uint64 // tree.gen when this copy was made
 }
@@ -165,10 +166,14 @@ type tree struct {
 	ttls       map[string]struct{}
 	acls       aclCache
 
-	// gen is bumped whenever a snapshot captures the node pointers; a node
-	// whose gen is older is copied before it is changed, so the snapshot's
-	// pointers keep pointing at what it captured.
+	// gen is bumped whenever a snapshot capture begins; a node whose gen
+	// is older is copied before it is changed, so a pointer a capture reads
+	// keeps pointing at what it captured.
 	gen uint64
+	// captures are the snapshots being read out of the tree; every change
+	// of nodes goes through setNode and deleteNode, which tell them.
+	captures []*capture
+	walking  *capture // the capture whose walk is under way: one at a time
 
 	undo []undoRecord // multi rollback log, reused
 }
@@ -300,6 +305,70 @@ func sequenceSuffix(n int32) string {
 	return strings.Repeat("0", 10-len(s)) + s
 }
 
+// capture is a snapshot of the tree being read out while the tree goes on
+// changing, so that taking it stops no one: it begins in O(1), and its
+// walk reads the live map a chunk at a time. A path changed since the
+// capture began keeps its node of then in before (nil: it did not exist;
+// walkedNode: the walk had already taken it), and the walk takes that
+// instead of the map's, and at the end adds the ones it did not meet
+// (deleted since).
+type capture struct {
+	gen    uint64            // tree.gen the capture began
+	count  int               // nodes when the capture began
+	before map[string]*znode // path → its node when the capture began, for paths changed since
+}
+
+// walkedNode in a capture's before marks a path its walk took from the
+// map before the path changed.
+var walkedNode = &znode{}
+
+// beginCapture starts a capture of the tree as it is now.
+func (t *tree) beginCapture() *capture {
+	t.gen++
+	c := &capture{gen: t.gen, count: len(t.nodes), before: make(map[string]*znode)}
+	t.captures = append(t.captures, c)
+	return c
+}
+
+// endCapture forgets a capture, finished or abandoned.
+func (t *tree) endCapture(c *capture) {
+	t.captures = slices.DeleteFunc(t.captures, func(x *capture) bool { return x == c })
+	if t.walking == c {
+		t.walking = nil
+	}
+}
+
+// setNode makes n the node at path.
+func (t *tree) setNode(path string, n *znode) {
+	t.remember(path)
+	t.nodes[path] = n
+}
+
+// deleteNode removes the node at path.
+func (t *tree) deleteNode(path string) {
+	t.remember(path)
+	delete(t.nodes, path)
+}
+
+// remember keeps, for every capture, what path held before its first
+// change since the capture began.
+func (t *tree) remember(path string) {
+	if len(t.captures) == 0 {
+		return
+	}
+	old := t.nodes[path]
+	for _, c := range t.captures {
+		if _, ok := c.before[path]; ok {
+			continue
+		}
+		if c == t.walking && old != nil && old.walked == uint32(c.gen) {
+			c.before[path] = walkedNode
+		} else {
+			c.before[path] = old
+		}
+	}
+}
+
 // mut returns the node at path ready to be changed, copying it first if a
 // snapshot may still be reading the current copy.
 func (t *tree) mut(path string) *znode {
@@ -313,7 +382,7 @@ func (t *tree) mut(path string) *znode {
 			owner: n.owner, gen: t.gen,
 		}
 		c.sorted.Store(n.sorted.Load())
-		t.nodes[path] = c
+		t.setNode(path, c)
 		n = c
 	}
 	return n
@@ -444,7 +513,7 @@ func (t *tree) create(c *txnContext, a *createArgs, chg *[]change) (string, Stat
 		ctime: c.time, mtime: c.time,
 		owner: owner, gen: t.gen,
 	}
-	t.nodes[path] = n
+	t.setNode(path, n)
 	t.index(path, n)
 	p := t.mut(parentPath)
 	p.creates++
@@ -487,7 +556,7 @@ func (t *tree) remove(c *txnContext, path string, version int32, chg *[]change) 
 
 func (t *tree) drop(c *txnContext, path string, n *znode, chg *[]change) {
 	parentPath, name := splitPath(path)
-	delete(t.nodes, path)
+	t.deleteNode(path)
 	t.unindex(path, n)
 	t.acls.release(n.acl)
 	t.unlink(parentPath, name)
@@ -626,7 +695,7 @@ func (t *tree) rollback(mark int) {
 		switch u.kind {
 		case opCreate:
 			n := t.nodes[u.path]
-			delete(t.nodes, u.path)
+			t.deleteNode(u.path)
 			t.unindex(u.path, n)
 			t.acls.release(n.acl)
 			_, name := splitPath(u.path)
@@ -636,7 +705,7 @@ func (t *tree) rollback(mark int) {
 			p.pzxid = u.pzxid
 		case opDelete:
 			t.acls.retain(u.node.acl)
-			t.nodes[u.path] = u.node
+			t.setNode(u.path, u.node)
 			t.index(u.path, u.node)
 			_, name := splitPath(u.path)
 			t.link(u.parent, name)

@@ -5,9 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 
 	"github.com/zkraft/zk/internal/peer"
 	"github.com/zkraft/zk/internal/txn"
@@ -26,10 +25,15 @@ import (
 type Config struct {
 	// ID names this node in the ensemble. Default "1".
 	ID string
-	// Dir holds the raft log and stable store (bbolt, in raft.db) and the
+	// Dir holds the raft log and stable store (see LogStore) and the
 	// snapshots. Empty means everything is kept in memory and lost on
 	// Close, which is what tests want.
 	Dir string
+	// LogStore chooses the form of the raft log and stable store a new
+	// Dir is created with: LogStoreWAL (the default) or LogStoreBolt. A
+	// Dir keeps the store it was created with; naming the other one fails
+	// with ErrLogStoreMismatch.
+	LogStore LogStore
 	// PeerAddr is the address this node listens at for its peers and
 	// they dial it at: raft and forwarded writes share it. With PeerAddr,
 	// Peers and Network all unset, the node is a standalone ensemble of
@@ -210,6 +214,8 @@ func (c Config) Validate() error {
 		return bad("ElectionTimeout %v is below 5ms", c.ElectionTimeout)
 	case c.SuperDigest != "" && !validDigestID(c.SuperDigest):
 		return bad("SuperDigest %q is not user:base64(sha1)", c.SuperDigest)
+	case c.LogStore != "" && c.LogStore != LogStoreBolt && c.LogStore != LogStoreWAL:
+		return bad("LogStore %q is neither %q nor %q", c.LogStore, LogStoreBolt, LogStoreWAL)
 	case c.Stores != nil && (c.Stores.Log == nil || c.Stores.Stable == nil || c.Stores.Snapshots == nil):
 		return bad("Stores needs Log, Stable and Snapshots")
 	}
@@ -255,18 +261,18 @@ type Node struct {
 	quietRaft  bool // default logger: raft logs errors only, not every election it starts
 	soleVoter  bool // the cluster has one voter, this node
 
-	raftPtr   atomic.Pointer[raft.Raft] // replaced only by rollTerm
-	logs      raft.LogStore
-	stable    raft.StableStore
-	snaps     raft.SnapshotStore
-	fsm       *fsm
-	watches   *watchManager
-	tracker   *sessionTracker
-	trans     raft.Transport
-	peers     *peer.Transport // nil for a standalone in-process node
-	boltStore *raftboltdb.BoltStore
-	observer  *raft.Observer
-	observeCh chan raft.Observation
+	raftPtr    atomic.Pointer[raft.Raft] // replaced only by rollTerm
+	logs       raft.LogStore
+	stable     raft.StableStore
+	snaps      raft.SnapshotStore
+	fsm        *fsm
+	watches    *watchManager
+	tracker    *sessionTracker
+	trans      raft.Transport
+	peers      *peer.Transport // nil for a standalone in-process node
+	diskStores io.Closer       // the log and stable stores Open opened in Dir
+	observer   *raft.Observer
+	observeCh  chan raft.Observation
 
 	// proposals: submitters hold applyMu for reading while they hand a
 	// future to raft and queue it on pending; Close and rollTerm hold it
@@ -353,10 +359,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		n.closeTransport()
 		return nil, err
 	}
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.complete()
 	go n.observe()
 	go n.run()
+	go n.announceCommits()
 	if err := n.waitReady(ctx); err != nil {
 		n.Close()
 		return nil, err
@@ -398,10 +405,10 @@ func (n *Node) raftConfig() *raft.Config {
 	rc.HeartbeatTimeout = timeout
 	rc.ElectionTimeout = timeout
 	rc.LeaderLeaseTimeout = timeout / 2
-	// Followers learn of commits from the next AppendEntries; when writes
-	// stop flowing, raft sends one after CommitTimeout (to 2×). A write
-	// forwarded by a follower returns only once that follower has applied
-	// it, so this bounds its latency.
+	// Followers learn of commits from the next AppendEntries, which raft
+	// sends with new entries or after CommitTimeout (to 2×), empty ones
+	// included: a short one costs an idle ensemble CPU for nothing, and
+	// announceCommits tells followers at once when writes stop.
 	rc.CommitTimeout = min(commitTimeout, timeout/4)
 	// Unbuffered: raft takes a future from Apply at once or answers it,
 	// where a buffered channel can strand futures when raft shuts down.
@@ -424,27 +431,11 @@ func (n *Node) startRaft(networked bool) error {
 	if s := n.cfg.Stores; s != nil {
 		logs, stable, snaps = s.Log, s.Stable, s.Snapshots
 	} else if n.cfg.Dir != "" {
-		if err := os.MkdirAll(n.cfg.Dir, 0o700); err != nil {
-			return fmt.Errorf("zk: data dir: %w", err)
-		}
-		bs, err := raftboltdb.New(raftboltdb.Options{
-			Path:        filepath.Join(n.cfg.Dir, "raft.db"),
-			BoltOptions: &bbolt.Options{Timeout: time.Second, FreelistType: bbolt.FreelistMapType, NoFreelistSync: true},
-		})
-		if err != nil {
-			return fmt.Errorf("zk: open %s: %w", filepath.Join(n.cfg.Dir, "raft.db"), err)
-		}
-		n.boltStore = bs
-		cached, err := raft.NewLogCache(1024, bs)
+		var err error
+		logs, stable, snaps, n.diskStores, err = openDiskStores(n.cfg.Dir, n.cfg.LogStore, n.log)
 		if err != nil {
 			return err
 		}
-		logs, stable = cached, bs
-		fss, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.Dir, 2, n.log.Named("snapshot"))
-		if err != nil {
-			return fmt.Errorf("zk: snapshot store: %w", err)
-		}
-		snaps = fss
 	} else {
 		mem := raft.NewInmemStore()
 		logs, stable, snaps = mem, mem, raft.NewInmemSnapshotStore()
@@ -473,7 +464,7 @@ func (n *Node) startRaft(networked bool) error {
 	boot := n.bootstrapConfig(trans)
 	if existing {
 		voters, err := stable.GetUint64(keyVoters)
-		if err != nil && !errors.Is(err, raftboltdb.ErrKeyNotFound) {
+		if err != nil && !errors.Is(err, raftboltdb.ErrKeyNotFound) { // raft-wal answers 0, nil
 			return fmt.Errorf("zk: reading raft state: %w", err)
 		}
 		n.soleVoter = voters == 1
@@ -668,7 +659,7 @@ var keyVoters = []byte("zkraft_voters")
 const soleVoterTimeout = 10 * time.Millisecond
 
 // commitTimeout is raft's CommitTimeout: see raftConfig.
-const commitTimeout = 2 * time.Millisecond
+const commitTimeout = 50 * time.Millisecond
 
 // r returns the node's raft instance.
 func (n *Node) r() *raft.Raft { return n.raftPtr.Load() }
@@ -1001,8 +992,8 @@ func (n *Node) closeTransport() {
 }
 
 func (n *Node) closeStores() error {
-	if n.boltStore != nil {
-		return n.boltStore.Close()
+	if n.diskStores != nil {
+		return n.diskStores.Close()
 	}
 	return nil
 }

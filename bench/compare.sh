@@ -8,6 +8,7 @@
 #
 #   bench/compare.sh                       # defaults below
 #   DURATION=10s SESSIONS=1,8,32,64 MODES="standalone ensemble" bench/compare.sh
+#   POPULATE=0 bench/compare.sh            # skip the memory step (1M znodes)
 #
 # Needs: go, Debian's zookeeper (apt-get install zookeeper), python3.
 set -euo pipefail
@@ -17,6 +18,7 @@ DURATION="${DURATION:-5s}"
 SESSIONS="${SESSIONS:-1,8,32,64}"
 WORKLOADS="${WORKLOADS:-create,set,get,mixed}"
 MODES="${MODES:-standalone ensemble}"
+POPULATE="${POPULATE:-1000000}"
 ZKSERVER="${ZKSERVER:-/usr/share/zookeeper/bin/zkServer.sh}"
 OUT="${OUT:-bench/out}"
 
@@ -114,6 +116,16 @@ cpu_seconds() {
   done
   echo "$total"
 }
+rss_kib() {
+  local total=0
+  for p in "${sys_pids[@]}"; do
+    for q in $p $(pgrep -P "$p" || true); do
+      kb=$(awk '/VmRSS/{print $2}' "/proc/$q/status" 2>/dev/null || echo 0)
+      total=$((total + ${kb:-0}))
+    done
+  done
+  echo "$total"
+}
 rss_mib() {
   local total=0
   for p in "${sys_pids[@]}"; do
@@ -146,6 +158,14 @@ for mode in $MODES; do
       echo "$w $(python3 -c "print($(cpu_seconds) - $before)")" >> "$results/$sys-$mode.cpu"
     done
     echo "rss_mib $(rss_mib)" >> "$results/$sys-$mode.cpu"
+    if [ "$POPULATE" -gt 0 ]; then
+      # Memory per znode: resident memory before and after POPULATE znodes
+      # of 100 bytes, per server.
+      before=$(rss_kib)
+      "$work/zkbench" -servers "$addrs" -workloads populate -sessions "$POPULATE" \
+        -json "$results/$sys-$mode-populate.json" | grep -v '…'
+      echo "populate $POPULATE ${#sys_pids[@]} $before $(rss_kib)" >> "$results/$sys-$mode.cpu"
+    fi
     stop
   done
 done
@@ -159,8 +179,8 @@ def load(sys_, mode, w):
 def cpu(sys_, mode):
     out = {}
     for line in open(os.path.join(d, f"{sys_}-{mode}.cpu")):
-        k, v = line.split()
-        out[k] = float(v)
+        k, *v = line.split()
+        out[k] = [float(x) for x in v] if len(v) > 1 else float(v[0])
     return out
 print("\n== zkraft / ZooKeeper 3.8 (ratios: ops/s higher is better, p99 lower is better)")
 print(f"{'mode':<11}{'workload':<9}{'sessions':>9}{'ZK ops/s':>11}{'zkraft ops/s':>14}{'ratio':>7}{'ZK p99 ms':>11}{'zkraft p99 ms':>15}{'ratio':>7}")
@@ -182,5 +202,18 @@ for mode in modes:
                 ops = sum(r["ops"] for r in load(sys_, mode, w).values())
                 parts.append(f"{w} {1000*c[w]/max(ops,1):.3f}s")
         print(f"{mode:<11}{sys_:<10} {'  '.join(parts)}  rss {c.get('rss_mib', 0):.0f} MiB")
+mem = {}
+for mode in modes:
+    for sys_ in ("zookeeper", "zkraft"):
+        p = cpu(sys_, mode).get("populate")
+        if p:
+            n, servers, before, after = p
+            mem[(mode, sys_)] = (after - before) * 1024 / n / servers
+if mem:
+    print("\n== resident memory per znode (100 B of data each), per server, after populating")
+    for mode in modes:
+        z, r = mem.get((mode, "zookeeper")), mem.get((mode, "zkraft"))
+        if z and r:
+            print(f"{mode:<11} ZooKeeper {z:6.0f} B  zkraft {r:6.0f} B  ratio {r/z:.2f}")
 PY
 echo "results in $results"

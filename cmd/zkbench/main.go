@@ -277,7 +277,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	embedded := fs.Int("embedded", 1, "nodes of the embedded ensemble")
 	dir := fs.String("dir", "", "directory for the embedded nodes' data (fsync on); empty: in memory")
 	wl := fs.String("workloads", strings.Join(allWorkloads, ","), "workloads to run: "+strings.Join(allWorkloads, ",")+
-		"; and, run once each with -sessions as their size, fanout (one change to N watchers), ephemeral (N sessions of 100 ephemerals close), failover (the leader of -embedded 3 closed under N writers)")
+		"; and, run once each with -sessions as their size, fanout (one change to N watchers), ephemeral (N sessions of 100 ephemerals close), failover (the leader of -embedded 3 closed under N writers), populate (N znodes of 100 B left in place, for measuring memory)")
 	sessions := fs.String("sessions", "1,32", "session counts to run each workload with")
 	duration := fs.Duration("duration", 5*time.Second, "how long each run lasts")
 	jsonPath := fs.String("json", "", "write the results as JSON to this file")

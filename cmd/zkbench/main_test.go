@@ -92,11 +92,11 @@ func TestOpenLoop(t *testing.T) {
 	}
 }
 
-// TestScenarios: fanout, ephemeral cleanup and leader failover each run
-// once and report their figures.
+// TestScenarios: fanout, ephemeral cleanup, populate and leader failover
+// each run once and report their figures.
 func TestScenarios(t *testing.T) {
 	for _, args := range [][]string{
-		{"-workloads", "fanout,ephemeral", "-sessions", "20"},
+		{"-workloads", "fanout,ephemeral,populate", "-sessions", "20"},
 		{"-embedded", "3", "-workloads", "failover", "-sessions", "4"},
 	} {
 		out := filepath.Join(t.TempDir(), "out.json")
@@ -110,7 +110,7 @@ func TestScenarios(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range results {
-			want := map[string]int64{"fanout": 20, "ephemeral": 2000}[r.Workload]
+			want := map[string]int64{"fanout": 20, "ephemeral": 2000, "populate": 20}[r.Workload]
 			if r.MaxUs <= 0 || (want > 0 && (r.Ops != want || r.Errors != 0)) {
 				t.Errorf("%s: %+v", r.Workload, r)
 			}

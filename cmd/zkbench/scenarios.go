@@ -23,7 +23,69 @@ func scenarios(base string) map[string]workload {
 		"fanout":    {scenario: func(ctx context.Context, b *bench, n int) (result, error) { return fanout(ctx, b, base, n) }},
 		"ephemeral": {scenario: func(ctx context.Context, b *bench, n int) (result, error) { return ephemeralCleanup(ctx, b, base, n) }},
 		"failover":  {scenario: func(ctx context.Context, b *bench, n int) (result, error) { return failover(ctx, b, base, n) }},
+		"populate":  {scenario: func(ctx context.Context, b *bench, n int) (result, error) { return populate(ctx, b, base, n) }},
 	}
+}
+
+// populate creates n znodes of 100 bytes under 1,000 parents, in multis
+// of 100 creates from 8 sessions, and leaves them: the state for measuring
+// a server's memory per znode (bench/compare.sh reads its resident memory
+// before and after). The latencies are of the multis.
+func populate(ctx context.Context, b *bench, base string, n int) (result, error) {
+	conns, closeAll, err := openSessions(ctx, b, 8)
+	if err != nil {
+		return result{}, err
+	}
+	defer closeAll()
+	const parents = 1000
+	root := base + "-pop"
+	if _, err := conns[0].Create(ctx, root, nil, zk.FlagPersistent, open); err != nil {
+		return result{}, fmt.Errorf("%s: %w (populate once per ensemble)", root, err)
+	}
+	for p := range parents {
+		if _, err := conns[0].Create(ctx, fmt.Sprintf("%s/p%04d", root, p), nil, zk.FlagPersistent, open); err != nil {
+			return result{}, err
+		}
+	}
+	data := make([]byte, 100)
+	var next atomic.Int64
+	errs := make([]error, len(conns))
+	var (
+		mu   sync.Mutex
+		lats []time.Duration // of each multi
+	)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			ops := make([]zk.Op, 0, 100)
+			for {
+				first := int(next.Add(100)) - 100
+				if first >= n {
+					return
+				}
+				ops = ops[:0]
+				for k := first; k < min(first+100, n); k++ {
+					ops = append(ops, zk.CreateOp(fmt.Sprintf("%s/p%04d/n%07d", root, k%parents, k), data, zk.FlagPersistent, open))
+				}
+				t0 := time.Now()
+				if _, err := c.Multi(ctx, ops...); err != nil {
+					errs[i] = err
+					return
+				}
+				mu.Lock()
+				lats = append(lats, time.Since(t0))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return result{}, err
+	}
+	r := summarize(lats, time.Since(start))
+	r.Ops, r.OpsPerS = int64(n), float64(n)/r.Seconds
+	return r, nil
 }
 
 // openSessions opens n sessions, closed by the returned function.

@@ -19,6 +19,10 @@
 // Server properties come from other zoo.cfg keys or from -Dzookeeper.*
 // flags in the SERVER_JVMFLAGS environment variable, as zkServer.sh passes
 // them. SIGTERM or SIGINT stops the node cleanly.
+//
+// ZKRAFT_LOG_LEVEL sets the log level (info by default); ZKRAFT_PPROF, an
+// address such as 127.0.0.1:6060, serves Go's profiles (net/http/pprof)
+// there, for measuring the server under load.
 package main
 
 import (
@@ -27,6 +31,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -61,6 +68,15 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("serving ZooKeeper clients", "id", cfg.ID, "client", node.ClientAddr(), "peer", cfg.PeerAddr, "data", cfg.Dir)
+	if addr := os.Getenv("ZKRAFT_PPROF"); addr != "" {
+		stopProfiles, err := serveProfiles(addr)
+		if err != nil {
+			log.Error("profiles", "error", err)
+		} else {
+			defer stopProfiles()
+			log.Info("serving profiles", "addr", addr)
+		}
+	}
 	<-ctx.Done()
 	log.Info("stopping")
 	if err := node.Close(); err != nil {
@@ -91,6 +107,7 @@ func configure(args []string, stderr io.Writer, log hclog.Logger) (zk.Config, er
 	peer := fs.String("peer", "", "address for the other nodes (raft and forwarded writes); empty: a standalone node")
 	peers := fs.String("peers", "", "the ensemble, as id=host:port,...; this node included")
 	tick := fs.Duration("tick", 2*time.Second, "ZooKeeper's tickTime")
+	logStore := fs.String("log-store", "", "form of the raft log for a new data dir: wal (default) or bolt; an existing one keeps its own")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: zkraft [flags]\n       zkraft start-foreground zoo.cfg\n\nflags:")
 		fs.PrintDefaults()
@@ -102,7 +119,7 @@ func configure(args []string, stderr io.Writer, log hclog.Logger) (zk.Config, er
 		return zk.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg := zk.Config{ID: *id, Dir: *data, ClientAddr: *client, PeerAddr: *peer, TickTime: *tick, Logger: log,
-		FourLetterWords: []string{"*"}}
+		FourLetterWords: []string{"*"}, LogStore: zk.LogStore(*logStore)}
 	if *peers != "" {
 		for _, p := range strings.Split(*peers, ",") {
 			pid, addr, ok := strings.Cut(strings.TrimSpace(p), "=")
@@ -116,6 +133,26 @@ func configure(args []string, stderr io.Writer, log hclog.Logger) (zk.Config, er
 		}
 	}
 	return cfg, nil
+}
+
+// serveProfiles serves net/http/pprof at addr until the returned function
+// is called.
+func serveProfiles(addr string) (stop func(), err error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(l)
+	}()
+	return func() { srv.Close(); <-done }, nil
 }
 
 func envOr(key, def string) string {

@@ -19,7 +19,8 @@ import (
 // the node's peer address, which carries raft and forwarded writes; the
 // election port is not used, as raft elects over the same connection, but
 // it and the line's client address are kept for /zookeeper/config.
-// The raft state lives in dataDir/zkraft, next to myid.
+// The raft state lives in dataDir/zkraft, next to myid; the zoo.cfg key
+// zkraft.logStore (bolt or wal) chooses the form of its log.
 func fromZooCfg(path, jvmFlags string) (zk.Config, error) {
 	zc, err := zoocfg.Load(path)
 	if err != nil {
@@ -60,6 +61,9 @@ func fromZooCfg(path, jvmFlags string) (zk.Config, error) {
 			return zk.Config{}, fmt.Errorf("%s: jute.maxbuffer=%q is not a positive number", path, v)
 		}
 		cfg.MaxPacket = n
+	}
+	if v, ok := zc.Property("zkraft.logStore"); ok {
+		cfg.LogStore = zk.LogStore(v)
 	}
 	if zc.ClientPort == 0 {
 		return zk.Config{}, fmt.Errorf("%s: no clientPort, and no client address on this server's line", path)

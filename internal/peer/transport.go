@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -267,35 +268,51 @@ func (t *Transport) serve(c net.Conn) {
 			if err != nil {
 				status, resp = 1, []byte(err.Error())
 			}
-			if werr := w.write(id, status, resp); werr != nil {
+			if werr := w.writeResponse(id, status, resp); werr != nil {
 				c.Close()
 			}
 		}()
 	}
 }
 
+// frameWriter writes whole frames from many goroutines, coalescing them:
+// a writer that knows another is queued behind it leaves the flush to
+// that one, so a burst of frames costs one write syscall, and the last
+// writer of every burst always flushes.
 type frameWriter struct {
-	mu sync.Mutex
-	w  *bufio.Writer
+	queued atomic.Int32
+	mu     sync.Mutex
+	w      *bufio.Writer
 }
 
-func (f *frameWriter) write(id uint64, status byte, payload []byte) error {
+// write writes one frame of header and body. A nil error means the frame
+// was buffered and will be flushed by this or a later writer; if that
+// flush fails, the connection is closed, so a caller waiting for an answer
+// to this frame learns of it from the connection.
+func (f *frameWriter) write(header, body []byte) error {
+	f.queued.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.w.Write(header)
+	f.w.Write(body)
+	if f.queued.Add(-1) > 0 {
+		return nil
+	}
+	return f.w.Flush()
+}
+
+func (f *frameWriter) writeResponse(id uint64, status byte, payload []byte) error {
 	var hdr [respHeader]byte
 	binary.BigEndian.PutUint64(hdr[0:], id)
 	hdr[8] = status
 	binary.BigEndian.PutUint32(hdr[9:], uint32(len(payload)))
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.w.Write(hdr[:])
-	f.w.Write(payload)
-	return f.w.Flush()
+	return f.write(hdr[:], payload)
 }
 
 // client is one multiplexed connection to another node's Transport.
 type client struct {
 	conn    net.Conn
-	wmu     sync.Mutex
-	w       *bufio.Writer
+	w       *frameWriter
 	mu      sync.Mutex
 	nextID  uint64
 	pending map[uint64]chan callResult
@@ -340,12 +357,7 @@ func (t *Transport) Call(ctx context.Context, addr string, method byte, req []by
 	hdr[8] = method
 	binary.BigEndian.PutUint32(hdr[9:], timeoutMs)
 	binary.BigEndian.PutUint32(hdr[13:], uint32(len(req)))
-	cl.wmu.Lock()
-	cl.w.Write(hdr[:])
-	cl.w.Write(req)
-	werr := cl.w.Flush()
-	cl.wmu.Unlock()
-	if werr != nil {
+	if werr := cl.w.write(hdr[:], req); werr != nil {
 		// A frame cut short is never served.
 		cl.conn.Close()
 		return nil, fmt.Errorf("%w: %v", ErrNotSent, werr)
@@ -409,7 +421,7 @@ func (t *Transport) client(ctx context.Context, addr string) (*client, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNotSent, err)
 	}
 	conn.SetWriteDeadline(time.Time{})
-	cl = &client{conn: conn, w: bufio.NewWriterSize(conn, 64<<10), pending: make(map[uint64]chan callResult), dead: make(chan struct{})}
+	cl = &client{conn: conn, w: &frameWriter{w: bufio.NewWriterSize(conn, 64<<10)}, pending: make(map[uint64]chan callResult), dead: make(chan struct{})}
 	t.mu.Lock()
 	select {
 	case <-t.closing:
