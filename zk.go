@@ -1,6 +1,7 @@
 package zk
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -39,6 +40,9 @@ type Config struct {
 	// Peers and Network all unset, the node is a standalone ensemble of
 	// one, in-process only; default: the ID.
 	PeerAddr string
+	// PeerListenAddr, if set, is where the node listens for its peers when
+	// they reach it at PeerAddr through a NAT, a port forward or a proxy.
+	PeerListenAddr string
 	// Peers lists the members of a new ensemble, this node included, each
 	// with its ID and PeerAddr: the first start of every member bootstraps
 	// from it. Once a node has state in Dir, Peers is ignored: membership
@@ -446,7 +450,8 @@ func (n *Node) startRaft(networked bool) error {
 		if netw == nil {
 			netw = peer.TCP(n.cfg.PeerTLS)
 		}
-		pt, err := peer.Listen(netw, n.cfg.PeerAddr, n.handleCall, n.log.Named("peer"))
+		listen := cmp.Or(n.cfg.PeerListenAddr, n.cfg.PeerAddr)
+		pt, err := peer.ListenAdvertised(netw, listen, n.cfg.PeerAddr, n.handleCall, n.log.Named("peer"))
 		if err != nil {
 			return fmt.Errorf("zk: %w", err)
 		}

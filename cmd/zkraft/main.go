@@ -106,6 +106,7 @@ func configure(args []string, stderr io.Writer, log hclog.Logger) (zk.Config, er
 	client := fs.String("client", "127.0.0.1:2181", "address for ZooKeeper clients")
 	peer := fs.String("peer", "", "address for the other nodes (raft and forwarded writes); empty: a standalone node")
 	peers := fs.String("peers", "", "the ensemble, as id=host:port,...; this node included")
+	peerListen := fs.String("peer-listen", "", "address to listen at for the other nodes when they reach this one at -peer through a NAT or a proxy")
 	tick := fs.Duration("tick", 2*time.Second, "ZooKeeper's tickTime")
 	logStore := fs.String("log-store", "", "form of the raft log for a new data dir: wal (default) or bolt; an existing one keeps its own")
 	fs.Usage = func() {
@@ -118,7 +119,7 @@ func configure(args []string, stderr io.Writer, log hclog.Logger) (zk.Config, er
 	if fs.NArg() > 0 {
 		return zk.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	cfg := zk.Config{ID: *id, Dir: *data, ClientAddr: *client, PeerAddr: *peer, TickTime: *tick, Logger: log,
+	cfg := zk.Config{ID: *id, Dir: *data, ClientAddr: *client, PeerAddr: *peer, PeerListenAddr: *peerListen, TickTime: *tick, Logger: log,
 		FourLetterWords: []string{"*"}, LogStore: zk.LogStore(*logStore)}
 	if *peers != "" {
 		for _, p := range strings.Split(*peers, ",") {

@@ -447,6 +447,7 @@ maxClientCnxns=0
 reconfigEnabled=true
 4lw.commands.whitelist=ruok, mntr
 jute.maxbuffer=4096
+quorumListenOnAllIPs=true
 server.1=10.0.0.1:2888:3888
 server.2=10.0.0.2:2888:3888;2191
 server.3=10.0.0.3:2888:3888:observer
@@ -459,6 +460,8 @@ server.3=10.0.0.3:2888:3888:observer
 	switch {
 	case cfg.ID != "2" || cfg.PeerAddr != "10.0.0.2:2888" || cfg.Dir != filepath.Join(data, "zkraft"):
 		t.Fatalf("id %q, peer %q, dir %q", cfg.ID, cfg.PeerAddr, cfg.Dir)
+	case cfg.PeerListenAddr != ":2888":
+		t.Fatalf("quorumListenOnAllIPs: peer listen address %q", cfg.PeerListenAddr)
 	case cfg.ClientAddr != "0.0.0.0:2191":
 		t.Fatalf("client address %q", cfg.ClientAddr)
 	case cfg.TickTime != 500*time.Millisecond || cfg.MinSessionTimeout != time.Second || cfg.MaxSessionTimeout != 10*time.Second:

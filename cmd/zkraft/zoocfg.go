@@ -88,6 +88,9 @@ func fromZooCfg(path, jvmFlags string) (zk.Config, error) {
 	}
 	cfg.ID = strconv.FormatUint(self.ID, 10)
 	cfg.PeerAddr = net.JoinHostPort(self.Host, strconv.Itoa(self.PeerPort))
+	if zc.QuorumListenOnAllIPs {
+		cfg.PeerListenAddr = net.JoinHostPort("", strconv.Itoa(self.PeerPort))
+	}
 	for _, s := range zc.Servers {
 		p := zk.Peer{
 			ID:           strconv.FormatUint(s.ID, 10),

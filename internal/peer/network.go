@@ -41,11 +41,28 @@ func (t tcpNetwork) Listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-func (t tcpNetwork) Dial(ctx context.Context, _, addr string) (net.Conn, error) {
+// Dial connects from the host of from, when it is an IP address, so that
+// peers see a node's connections come from the address it is known by
+// (a host with several addresses, or loopback aliases such as 127.0.0.2).
+func (t tcpNetwork) Dial(ctx context.Context, from, addr string) (net.Conn, error) {
+	d := &net.Dialer{LocalAddr: sourceAddr(from)}
 	if t.tls != nil {
-		d := tls.Dialer{Config: t.tls}
-		return d.DialContext(ctx, "tcp", addr)
+		td := tls.Dialer{NetDialer: d, Config: t.tls}
+		return td.DialContext(ctx, "tcp", addr)
 	}
-	var d net.Dialer
 	return d.DialContext(ctx, "tcp", addr)
+}
+
+// sourceAddr returns the local address to dial from for a node known at
+// from: its IP with any port, or nil to let the system choose.
+func sourceAddr(from string) net.Addr {
+	host, _, err := net.SplitHostPort(from)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	return &net.TCPAddr{IP: ip}
 }

@@ -80,12 +80,19 @@ type Transport struct {
 	served  map[net.Conn]struct{}
 }
 
-// Listen starts a Transport listening at addr on netw. handler serves the
-// calls other nodes make; it may be nil until SetHandler.
+// Listen starts a Transport listening at addr on netw, the address its
+// peers dial. handler serves the calls other nodes make; it may be nil
+// until SetHandler.
 func Listen(netw Network, addr string, handler Handler, logger hclog.Logger) (*Transport, error) {
-	ln, err := netw.Listen(addr)
+	return ListenAdvertised(netw, addr, addr, handler, logger)
+}
+
+// ListenAdvertised is Listen for a node whose peers dial it at addr but
+// reach it at listen: behind a NAT, a port forward or a proxy.
+func ListenAdvertised(netw Network, listen, addr string, handler Handler, logger hclog.Logger) (*Transport, error) {
+	ln, err := netw.Listen(listen)
 	if err != nil {
-		return nil, fmt.Errorf("peer: listen %s: %w", addr, err)
+		return nil, fmt.Errorf("peer: listen %s: %w", listen, err)
 	}
 	if logger == nil {
 		logger = hclog.NewNullLogger()

@@ -270,3 +270,49 @@ func TestTLSRefusesStrangers(t *testing.T) {
 		t.Fatal("a call between nodes of different CAs succeeded")
 	}
 }
+
+// TestListenAdvertised: a node known at one address (a proxy's) and
+// listening at another is reached through the proxy, and dials from the
+// host it is known by, so the proxy can tell the nodes apart.
+func TestListenAdvertised(t *testing.T) {
+	real := freeAddr(t)
+	front, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer front.Close()
+	froms := make(chan string, 4)
+	go func() { // the proxy: records where connections come from, forwards them
+		for {
+			c, err := front.Accept()
+			if err != nil {
+				return
+			}
+			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			froms <- host
+			back, err := net.Dial("tcp", real)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(back, c); back.Close() }()
+			go func() { io.Copy(c, back); c.Close() }()
+		}
+	}()
+	b, err := ListenAdvertised(TCP(nil), real, front.Addr().String(), echo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	a := listen(t, TCP(nil), "127.0.0.2:"+port)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got, err := a.Call(ctx, front.Addr().String(), 1, []byte("hi"))
+	if err != nil || string(got) != "\x01hi" {
+		t.Fatalf("call through the proxy: %q, %v", got, err)
+	}
+	if from := <-froms; from != "127.0.0.2" {
+		t.Fatalf("the call came from %s, not the caller's own address", from)
+	}
+}

@@ -82,6 +82,9 @@ type Config struct {
 	StandaloneEnabled bool
 	// ReconfigEnabled enables the reconfig operation (default false).
 	ReconfigEnabled bool
+	// QuorumListenOnAllIPs makes the quorum port listen on every address
+	// rather than only the server line's host (quorumListenOnAllIPs).
+	QuorumListenOnAllIPs bool
 	// PeerType is the role the peerType key asks for, Participant by
 	// default; once MyID is known the server list decides, as in ZooKeeper.
 	PeerType string
@@ -494,6 +497,8 @@ func parseStatic(r io.Reader) (*Config, error) {
 			c.DynamicConfigFile = v
 		case "standaloneEnabled":
 			c.StandaloneEnabled = b
+		case "quorumListenOnAllIPs":
+			c.QuorumListenOnAllIPs = b
 		case "reconfigEnabled":
 			c.ReconfigEnabled = b
 		}
