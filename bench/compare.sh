@@ -9,6 +9,7 @@
 #   bench/compare.sh                       # defaults below
 #   DURATION=10s SESSIONS=1,8,32,64 MODES="standalone ensemble" bench/compare.sh
 #   POPULATE=0 bench/compare.sh            # skip the memory step (1M znodes)
+#   FANOUT=0 bench/compare.sh              # skip one setData fanned out to 10,000 watchers
 #
 # Needs: go, Debian's zookeeper (apt-get install zookeeper), python3.
 set -euo pipefail
@@ -19,6 +20,7 @@ SESSIONS="${SESSIONS:-1,8,32,64}"
 WORKLOADS="${WORKLOADS:-create,set,get,mixed}"
 MODES="${MODES:-standalone ensemble}"
 POPULATE="${POPULATE:-1000000}"
+FANOUT="${FANOUT:-10000}"
 ZKSERVER="${ZKSERVER:-/usr/share/zookeeper/bin/zkServer.sh}"
 OUT="${OUT:-bench/out}"
 
@@ -158,6 +160,10 @@ for mode in $MODES; do
       echo "$w $(python3 -c "print($(cpu_seconds) - $before)")" >> "$results/$sys-$mode.cpu"
     done
     echo "rss_mib $(rss_mib)" >> "$results/$sys-$mode.cpu"
+    if [ "$FANOUT" -gt 0 ]; then
+      "$work/zkbench" -servers "$addrs" -workloads fanout -sessions "$FANOUT" \
+        -json "$results/$sys-$mode-fanout.json" | grep -v '…'
+    fi
     if [ "$POPULATE" -gt 0 ]; then
       # Memory per znode: resident memory before and after POPULATE znodes
       # of 100 bytes, per server.
@@ -202,6 +208,19 @@ for mode in modes:
                 ops = sum(r["ops"] for r in load(sys_, mode, w).values())
                 parts.append(f"{w} {1000*c[w]/max(ops,1):.3f}s")
         print(f"{mode:<11}{sys_:<10} {'  '.join(parts)}  rss {c.get('rss_mib', 0):.0f} MiB")
+fan = {}
+for mode in modes:
+    for sys_ in ("zookeeper", "zkraft"):
+        r = load(sys_, mode, "fanout")
+        if r:
+            fan[(mode, sys_)] = next(iter(r.values()))
+if fan:
+    print("\n== one setData fanned out to every watcher: time until the last one has its event")
+    for mode in modes:
+        z, r = fan.get((mode, "zookeeper")), fan.get((mode, "zkraft"))
+        if z and r:
+            print(f"{mode:<11} {z['sessions']} watchers  ZooKeeper {z['max_us']/1000:8.1f} ms  zkraft {r['max_us']/1000:8.1f} ms  ratio {r['max_us']/z['max_us']:.2f}"
+                  f"  (p50 {z['p50_us']/1000:.1f} / {r['p50_us']/1000:.1f} ms)")
 mem = {}
 for mode in modes:
     for sys_ in ("zookeeper", "zkraft"):
@@ -216,4 +235,16 @@ if mem:
         if z and r:
             print(f"{mode:<11} ZooKeeper {z:6.0f} B  zkraft {r:6.0f} B  ratio {r/z:.2f}")
 PY
+# A plot per mode: every workload of both systems, ZooKeeper dashed.
+for mode in $MODES; do
+  from=""
+  for sys in zkraft zookeeper; do
+    label=$([ "$sys" = zkraft ] && echo zkraft || echo "ZooKeeper")
+    for w in ${WORKLOADS//,/ }; do
+      [ -f "$results/$sys-$mode-$w.json" ] && from+="$label=$results/$sys-$mode-$w.json,"
+    done
+  done
+  [ -n "$from" ] && "$work/zkbench" -plot "$results/$mode.svg" -plot-from "${from%,}" \
+    -title "zkraft (solid) and ZooKeeper 3.8 (dashed), $mode, same client, fsync on"
+done
 echo "results in $results"

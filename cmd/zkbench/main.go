@@ -13,6 +13,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,10 +51,15 @@ type options struct {
 	rate      float64
 	jsonPath  string
 	plotPath  string
+	plotFrom  [][2]string // system, JSON file
+	title     string
 }
 
 // result is one run's figures.
 type result struct {
+	// System names what was measured when results of several are drawn
+	// together (-plot-from); empty otherwise.
+	System   string  `json:"system,omitempty"`
 	Workload string  `json:"workload"`
 	Sessions int     `json:"sessions"`
 	Rate     float64 `json:"rate,omitempty"` // the open-loop target, ops/s; 0 for closed loop
@@ -210,6 +216,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "zkbench:", err)
 		return 2
 	}
+	if len(o.plotFrom) > 0 {
+		if err := plotFiles(o.plotPath, o.title, o.plotFrom); err != nil {
+			fmt.Fprintln(stderr, "zkbench:", err)
+			return 1
+		}
+		return 0
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	b, err := target(ctx, o)
@@ -249,8 +262,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.plotPath != "" {
 		f, err := os.Create(o.plotPath)
 		if err == nil {
-			title := "zkbench: embedded"
-			if len(o.servers) > 0 {
+			title := cmp.Or(o.title, "zkbench: embedded")
+			if len(o.servers) > 0 && o.title == "" {
 				title = "zkbench: " + strings.Join(o.servers, ",")
 			}
 			err = errors.Join(plotSVG(f, title, results), f.Close())
@@ -283,10 +296,24 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	jsonPath := fs.String("json", "", "write the results as JSON to this file")
 	plot := fs.String("plot", "", "draw throughput and p99 against the number of sessions, per workload, as SVG to this file")
 	rate := fs.Float64("rate", 0, "open loop: issue this many ops/s in all, on a fixed schedule, and measure each latency from its scheduled time; 0: closed loop")
+	title := fs.String("title", "", "the plot's title; default: what was measured")
+	plotFrom := fs.String("plot-from", "", "measure nothing: draw -plot from earlier -json files, as system=file.json,... (one line style per system)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	o := options{embedded: *embedded, dir: *dir, duration: *duration, jsonPath: *jsonPath, plotPath: *plot, rate: *rate}
+	o := options{embedded: *embedded, dir: *dir, duration: *duration, jsonPath: *jsonPath, plotPath: *plot, rate: *rate, title: *title}
+	if *plotFrom != "" {
+		if o.plotPath == "" {
+			return o, errors.New("-plot-from needs -plot")
+		}
+		for _, kv := range strings.Split(*plotFrom, ",") {
+			system, file, ok := strings.Cut(kv, "=")
+			if !ok || system == "" || file == "" {
+				return o, fmt.Errorf("-plot-from: %q is not system=file.json", kv)
+			}
+			o.plotFrom = append(o.plotFrom, [2]string{system, file})
+		}
+	}
 	if *servers != "" {
 		o.servers = strings.Split(*servers, ",")
 	}

@@ -134,3 +134,29 @@ func TestPlot(t *testing.T) {
 		t.Fatalf("svg:\n%s", s)
 	}
 }
+
+// TestPlotFrom: -plot-from draws saved results of several systems
+// together, a dash pattern per system, without measuring anything.
+func TestPlotFrom(t *testing.T) {
+	dir := t.TempDir()
+	saved := filepath.Join(dir, "a.json")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-workloads", "get", "-sessions", "1,2", "-duration", "100ms", "-json", saved}, &stdout, &stderr); code != 0 {
+		t.Fatalf("status %d: %s", code, stderr.String())
+	}
+	svg := filepath.Join(dir, "both.svg")
+	if code := run([]string{"-plot", svg, "-plot-from", "one=" + saved + ",two=" + saved, "-title", "T"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("status %d: %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	if strings.Count(s, "<polyline") != 4 || strings.Count(s, "stroke-dasharray") != 3 || !strings.Contains(s, ">one get<") || !strings.Contains(s, ">two get<") || !strings.Contains(s, ">T<") {
+		t.Fatalf("svg:\n%s", s)
+	}
+	if code := run([]string{"-plot-from", "x=" + saved}, &stdout, &stderr); code != 2 {
+		t.Fatalf("-plot-from without -plot: status %d", code)
+	}
+}
