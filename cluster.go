@@ -226,10 +226,43 @@ func (n *Node) propose(ctx context.Context, t *txn.Txn) (*applyResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMarshalling, err)
 	}
+	n.applyCommitted(res.index, uint64(res.zxid)>>32)
 	if err := n.waitApplied(ctx, res.zxid); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// applyCommitted applies to this follower's FSM, from its own log, the
+// entries up to index, which the leader reports committed with the term
+// of the one at index. Raft would apply them only once the leader's next
+// AppendEntries tells this node the commit index; ZooKeeper's follower
+// commits as soon as the leader's COMMIT arrives, and so does this, with
+// the reply to a write the node forwarded carrying the news. It is safe
+// because of raft's log matching: if this node's entry at index has the
+// leader's term, every entry up to it is the leader's, and committed.
+// When raft applies them later the FSM skips them. If this node does not
+// have the entry yet (a quorum acknowledged it without this node), or has
+// another one there, it does nothing and raft applies it in due course.
+func (n *Node) applyCommitted(index, term uint64) {
+	from := n.fsm.applied.Load() + 1
+	if index < from || index == 0 || term == 0 {
+		return
+	}
+	var last raft.Log
+	if err := n.logs.GetLog(index, &last); err != nil || last.Term != term {
+		return
+	}
+	logs := make([]*raft.Log, 0, index-from+1)
+	for i := from; i < index; i++ {
+		l := new(raft.Log)
+		if err := n.logs.GetLog(i, l); err != nil {
+			return // compacted under a snapshot raft is installing: let raft do it
+		}
+		logs = append(logs, l)
+	}
+	logs = append(logs, &last)
+	n.fsm.ApplyBatch(logs)
 }
 
 // announceCommits lets followers learn at once that the leader's last
@@ -458,8 +491,9 @@ func (n *Node) leaderTouch(req []byte) ([]byte, error) {
 }
 
 // appendApplyResult encodes a txn's result for a follower:
-// zxid err:code failed:varint nresults (path stat err:code)*.
+// index:uvarint zxid err:code failed:varint nresults (path stat err:code)*.
 func appendApplyResult(b []byte, r *applyResult) []byte {
+	b = binary.AppendUvarint(b, r.index)
 	b = binary.AppendVarint(b, r.zxid)
 	b = binary.AppendVarint(b, int64(codeOrOK(r.err)))
 	b = binary.AppendVarint(b, int64(r.failed))
@@ -553,7 +587,8 @@ func (r *byteReader) uvarint() uint64 {
 
 func decodeApplyResult(b []byte) (*applyResult, error) {
 	r := &byteReader{b: b}
-	res := &applyResult{zxid: r.varint(), err: errorOfCode(Code(r.varint())), failed: int(r.varint())}
+	res := &applyResult{index: r.uvarint()}
+	res.zxid, res.err, res.failed = r.varint(), errorOfCode(Code(r.varint())), int(r.varint())
 	count := r.uvarint()
 	if count > uint64(len(r.b)) {
 		return nil, errors.New("bad result count")

@@ -35,6 +35,7 @@ type fsmListener interface {
 // applyResult is what FSM.Apply returns for a TypeOps or session txn, and
 // what the proposer hands back to the caller.
 type applyResult struct {
+	index   uint64 // raft index of the entry
 	zxid    int64
 	err     error // the whole txn was refused (for example an expired session)
 	results []opResult
@@ -112,7 +113,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type != raft.LogCommand {
 			continue
 		}
-		out[i] = f.applyCommand(l)
+		res := f.applyCommand(l)
+		res.index = l.Index
+		out[i] = res
 	}
 	f.applied.Store(f.index)
 	f.zxid.Store(f.lastZxid())
