@@ -23,7 +23,7 @@ const (
 )
 
 // ACL grants Perms to the identity ID of scheme Scheme ("world", "auth",
-// "digest", "ip").
+// "digest", "ip", "x509": see Config.ClientTLS).
 type ACL struct {
 	Perms  Perm
 	Scheme string
@@ -169,8 +169,15 @@ func isAuthenticatedScheme(s string) bool {
 
 // fixACL validates an ACL list and expands "auth" entries to the
 // connection's authenticated identities, as ZooKeeper's fixupACL: the
-// result is what the node stores.
-func fixACL(acl []ACL, ids []ID) ([]ACL, error) {
+// result is what the node stores. It knows the schemes of a ZooKeeper's
+// default providers, without x509 (see fixACLSchemes).
+func fixACL(acl []ACL, ids []ID) ([]ACL, error) { return fixACLSchemes(acl, ids, false) }
+
+// fixACLSchemes is fixACL with the x509 scheme too when x509 is set: on a
+// node that serves TLS clients, as a ZooKeeper whose authProvider.x509
+// registers X509AuthenticationProvider. Without it ZooKeeper refuses x509
+// ACLs as an unknown scheme, and so does zkraft.
+func fixACLSchemes(acl []ACL, ids []ID, x509 bool) ([]ACL, error) {
 	if len(acl) == 0 {
 		return nil, ErrInvalidACL
 	}
@@ -210,6 +217,13 @@ func fixACL(acl []ACL, ids []ID) ([]ACL, error) {
 			add(a)
 		case "ip":
 			if !validIPID(a.ID) {
+				return nil, ErrInvalidACL
+			}
+			add(a)
+		case "x509":
+			// As X509AuthenticationProvider.isValid: the id must parse
+			// as a distinguished name.
+			if !x509 || !validX509ID(a.ID) {
 				return nil, ErrInvalidACL
 			}
 			add(a)

@@ -54,6 +54,7 @@ const (
 	callMembership byte = 4 // add a voter or observer, or remove a server
 	callReconfig   byte = 5 // a ZooKeeper reconfig: membership changes, then /zookeeper/config
 	callPing       byte = 6 // answered by any node: is it reachable
+	callCommitted  byte = 7 // from the leader: entries up to an index (of a term) are committed
 )
 
 // A reply to a call starts with a status byte.
@@ -187,6 +188,12 @@ func (n *Node) handleCall(ctx context.Context, method byte, req []byte) ([]byte,
 	case callReconfig:
 		body, err = n.leaderReconfig(ctx, req)
 	case callPing:
+	case callCommitted:
+		r := &byteReader{b: req}
+		index, term := r.uvarint(), r.uvarint()
+		if r.err == nil {
+			n.committed(index, term)
+		}
 	default:
 		return nil, fmt.Errorf("unknown call %d", method)
 	}
@@ -226,75 +233,11 @@ func (n *Node) propose(ctx context.Context, t *txn.Txn) (*applyResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMarshalling, err)
 	}
-	n.applyCommitted(res.index, uint64(res.zxid)>>32)
+	n.committed(res.index, uint64(res.zxid)>>32)
 	if err := n.waitApplied(ctx, res.zxid); err != nil {
 		return nil, err
 	}
 	return res, nil
-}
-
-// applyCommitted applies to this follower's FSM, from its own log, the
-// entries up to index, which the leader reports committed with the term
-// of the one at index. Raft would apply them only once the leader's next
-// AppendEntries tells this node the commit index; ZooKeeper's follower
-// commits as soon as the leader's COMMIT arrives, and so does this, with
-// the reply to a write the node forwarded carrying the news. It is safe
-// because of raft's log matching: if this node's entry at index has the
-// leader's term, every entry up to it is the leader's, and committed.
-// When raft applies them later the FSM skips them. If this node does not
-// have the entry yet (a quorum acknowledged it without this node), or has
-// another one there, it does nothing and raft applies it in due course.
-func (n *Node) applyCommitted(index, term uint64) {
-	from := n.fsm.applied.Load() + 1
-	if index < from || index == 0 || term == 0 {
-		return
-	}
-	var last raft.Log
-	if err := n.logs.GetLog(index, &last); err != nil || last.Term != term {
-		return
-	}
-	logs := make([]*raft.Log, 0, index-from+1)
-	for i := from; i < index; i++ {
-		l := new(raft.Log)
-		if err := n.logs.GetLog(i, l); err != nil {
-			return // compacted under a snapshot raft is installing: let raft do it
-		}
-		logs = append(logs, l)
-	}
-	logs = append(logs, &last)
-	n.fsm.ApplyBatch(logs)
-}
-
-// announceCommits lets followers learn at once that the leader's last
-// entries committed. Raft tells a follower the commit index only with the
-// next AppendEntries: under load the next batch carries it, but when
-// proposals stop a follower would learn it only CommitTimeout later, and
-// a write it forwarded, a watch set through it and a sync on it all wait
-// for that. So when a leader has applied every entry in its log and some
-// changed the tree, it appends a barrier, whose AppendEntries carries the
-// commit index: ZooKeeper's COMMIT, sent only when no proposal is about to
-// carry the news anyway.
-func (n *Node) announceCommits() {
-	defer n.wg.Done()
-	announced := int64(-1)
-	wake := n.fsm.waitCh()
-	for {
-		select {
-		case <-wake:
-		case <-n.closing:
-			return
-		}
-		wake = n.fsm.waitCh() // before looking, so no batch goes unseen
-		r := n.r()
-		z := n.fsm.LastZxid()
-		if z == announced || r.State() != raft.Leader || n.fsm.applied.Load() < r.LastIndex() {
-			continue
-		}
-		announced = z
-		if len(r.GetConfiguration().Configuration().Servers) > 1 {
-			r.Barrier(0) // nothing waits for it: it only has to be sent
-		}
-	}
 }
 
 // leaderPropose proposes the encoded txn a follower forwarded, as it

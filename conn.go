@@ -655,8 +655,9 @@ func (c *Conn) RemoveWatches(ctx context.Context, path string, typ WatcherType) 
 
 // AddAuth adds an identity to this Conn: scheme "digest" with
 // "user:password" gives digest:user:base64(sha1(user:password)), and the
-// super user's digest grants every permission. An unknown scheme is
-// ErrAuthFailed.
+// super user's digest grants every permission. Scheme "x509" succeeds only
+// on a wire connection that presented a verified client certificate. An
+// unknown scheme is ErrAuthFailed.
 func (c *Conn) AddAuth(ctx context.Context, scheme string, auth []byte) error {
 	if c.remote != nil {
 		return c.remote.addAuth(ctx, scheme, auth)
@@ -671,6 +672,15 @@ func (c *Conn) AddAuth(ctx context.Context, scheme string, auth []byte) error {
 }
 
 func (c *Conn) addAuth(scheme string, auth []byte) error {
+	if scheme == "x509" {
+		// As X509AuthenticationProvider: the credentials are ignored, and
+		// only a connection with a verified client certificate (which
+		// already holds its x509 identity) succeeds.
+		if !c.hasScheme("x509") {
+			return ErrAuthFailed
+		}
+		return nil
+	}
 	ids, err := authenticate(scheme, auth, c.node().cfg.SuperDigest)
 	if err != nil {
 		return err

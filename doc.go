@@ -1,7 +1,7 @@
 // Package zk is ZooKeeper embedded in Go: the ZooKeeper data model —
 // znodes with Stat and versions, ephemeral, sequential, container and TTL
 // nodes, sessions, one-shot and persistent watches, ACLs, Sync and Multi —
-// replicated by hashicorp/raft and persisted in bbolt.
+// replicated by hashicorp/raft and persisted on disk.
 //
 // Open starts a Node; Node.Connect opens a session on it and returns a
 // Conn, whose methods are ZooKeeper's operations with a context first:
@@ -98,8 +98,9 @@
 // with a quorum that it still leads, so Sync followed by a read is
 // linearizable. Multi applies all its operations or none.
 //
-// With Config.Dir set, the raft log lives in bbolt and snapshots in files;
-// every write is fsynced before it is acknowledged, and Open rebuilds the
+// With Config.Dir set, the raft log lives in a write-ahead log (raft-wal;
+// or bbolt, Config.LogStore) and snapshots in files; every write is
+// fsynced on a quorum before it is acknowledged, and Open rebuilds the
 // identical tree — data, Stat, zxids, sequence counters, ACLs and sessions.
 //
 // # Errors

@@ -119,7 +119,7 @@ func (c *Conn) toTxn(o *Op) (txn.Op, error) {
 		if len(o.data) > cfg.MaxDataSize {
 			return t, ErrBadArguments
 		}
-		acl, err := fixACL(o.acl, c.authIDs())
+		acl, err := fixACLSchemes(o.acl, c.authIDs(), cfg.ClientTLS != nil)
 		if err != nil {
 			return t, err
 		}
@@ -136,7 +136,7 @@ func (c *Conn) toTxn(o *Op) (txn.Op, error) {
 		if err := validatePath(o.path); err != nil {
 			return t, err
 		}
-		acl, err := fixACL(o.acl, c.authIDs())
+		acl, err := fixACLSchemes(o.acl, c.authIDs(), cfg.ClientTLS != nil)
 		if err != nil {
 			return t, err
 		}

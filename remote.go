@@ -29,7 +29,8 @@ type remote struct {
 	watches map[remoteKey]map[*chanWatch]struct{} // guarded by mu
 	auth    []jute.AuthPacket                     // credentials to send again after a reconnect
 
-	stop      chan struct{} // ends the delivery of events nobody reads
+	stop      chan struct{} // ends the delivery of events nobody reads; closed by closeStop
+	stopOnce  sync.Once
 	touchStop chan struct{} // ends the out-of-touch watcher
 	wg        sync.WaitGroup
 }
@@ -86,7 +87,8 @@ func Dial(ctx context.Context, addrs []string, opts ...ConnectOption) (*Conn, er
 		Auth:           r.credentials,
 	})
 	if err != nil {
-		close(r.stop)
+		// The engine may have reported Closed, and end be on its way.
+		r.closeStop()
 		return nil, opErr("connect", "", remoteErr(err))
 	}
 	r.cl = cl
@@ -182,8 +184,11 @@ func (r *remote) end(state State, reason error) {
 	close(r.touchStop)
 	// Events queued for a slow reader outlive the Conn for a while, as
 	// they outlive an in-process Conn until its node closes.
-	time.AfterFunc(c.timeout, func() { close(r.stop) })
+	time.AfterFunc(c.timeout, r.closeStop)
 }
+
+// closeStop closes r.stop once: a failed Dial and end both may.
+func (r *remote) closeStop() { r.stopOnce.Do(func() { close(r.stop) }) }
 
 // shutdown closes the session and waits for the engine.
 func (r *remote) shutdown(ctx context.Context) error {

@@ -2,6 +2,7 @@ package zk_test
 
 import (
 	"context"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -73,4 +74,24 @@ func TestDialFailover(t *testing.T) {
 	h2Create(t, other, "/w/k", nil, zk.FlagPersistent, h2Open)
 	h2Recv(t, childW, zk.EventNodeChildrenChanged, "/w")
 	h2Recv(t, recW, zk.EventNodeCreated, "/w/k")
+}
+
+// TestDialFails: a Dial that reaches no server fails with its context's
+// end, as often as it is tried, and leaves nothing running (it used to
+// panic closing a channel twice when the engine had reported Closed).
+func TestDialFails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		c, err := zk.Dial(ctx, []string{addr})
+		cancel()
+		if err == nil || c != nil {
+			t.Fatalf("Dial to a closed port: %v, %v", c, err)
+		}
+	}
 }

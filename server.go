@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,9 +40,6 @@ const (
 	// sessionlessTimeout is how long a connection may take to send its
 	// ConnectRequest, as zookeeper.nio.sessionlessCnxnTimeout.
 	sessionlessTimeout = 10 * time.Second
-	// maxOutstanding bounds the requests read from a connection and not
-	// yet answered: the reader stops reading beyond it.
-	maxOutstanding = 1000
 )
 
 // wireServer is a node's set of client listeners and connections.
@@ -200,22 +198,35 @@ type wireConn struct {
 	ctx    context.Context // ends when the connection does
 	cancel context.CancelFunc
 
-	reqs chan wireRequest // reader → processor
+	// reqs carries requests from the reader to the processor; its
+	// capacity is Config.MaxOutstandingRequests and inGate bounds their
+	// bytes, so that the reader stops reading from a client that sends
+	// faster than its requests run, rather than holding more.
+	reqs   chan wireRequest
+	inGate *byteGate
 
 	// out is what the writer sends next; outWake tells it there is some.
-	outMu     sync.Mutex
-	out       []byte
-	outClosed bool // no more frames: close after sending out
-	outWake   chan struct{}
+	// outGate counts the bytes queued and not yet written: the processor
+	// runs no request while they are over Config.MaxQueuedBytes.
+	outMu        sync.Mutex
+	out          []byte
+	outClosed    bool // no more frames: close after sending out
+	outWake      chan struct{}
+	outGate      *byteGate
+	writeTimeout atomic.Int64 // ns a client may take none of its output
 
 	// evs are watch events not yet written, in zxid order; evWake tells
 	// the processor there are some.
 	evMu     sync.Mutex
 	evs      []Event
+	evBytes  int  // eventCost of evs, bounded by Config.MaxQueuedBytes
+	overflow bool // evs went over its bound: the connection is closing
 	evWake   chan struct{}
 	evChange uint64                    // the change of the last event queued
 	evSent   map[wireEventKey]struct{} // the events of evChange queued so far
-	oneShot  map[wireWatchKey]struct{}
+	// watched holds the connection's watches, one per path and kind as
+	// ZooKeeper keeps them however often they are set.
+	watched map[wireWatchKey]struct{}
 
 	info wireConnInfo
 }
@@ -233,8 +244,8 @@ type wireEventKey struct {
 	path string
 }
 
-// wireWatchKey is a one-shot watch of the connection: ZooKeeper keeps one
-// per path and kind however often it is set.
+// wireWatchKey is a watch of the connection: ZooKeeper keeps one per path
+// and kind however often it is set.
 type wireWatchKey struct {
 	kind watchKind
 	path string
@@ -255,15 +266,19 @@ type wireConnInfo struct {
 
 func newWireConn(s *wireServer, nc net.Conn, ip string) *wireConn {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &wireConn{
+	w := &wireConn{
 		s: s, n: s.n, nc: nc, ip: ip, br: bufio.NewReaderSize(nc, 64<<10),
 		ctx: ctx, cancel: cancel,
-		reqs:    make(chan wireRequest, maxOutstanding),
+		reqs:    make(chan wireRequest, s.n.cfg.MaxOutstandingRequests),
+		inGate:  newByteGate(s.n.cfg.MaxQueuedBytes),
 		outWake: make(chan struct{}, 1),
+		outGate: newByteGate(s.n.cfg.MaxQueuedBytes),
 		evWake:  make(chan struct{}, 1),
 		evSent:  map[wireEventKey]struct{}{},
-		oneShot: map[wireWatchKey]struct{}{},
+		watched: map[wireWatchKey]struct{}{},
 	}
+	w.writeTimeout.Store(int64(sessionlessTimeout))
+	return w
 }
 
 // errWireClose ends a connection after the frames queued so far.
@@ -280,6 +295,7 @@ func (w *wireConn) serve() {
 	if !w.handshake() {
 		return
 	}
+	w.writeTimeout.Store(int64(writeTimeoutFor(w.conn.SessionTimeout())))
 	defer w.detach()
 	var proc sync.WaitGroup
 	proc.Go(w.processLoop)
@@ -313,7 +329,13 @@ func (w *wireConn) readFrame(first []byte) ([]byte, error) {
 // handshake reads the first frame: a four-letter word, answered and
 // closed, or a ConnectRequest, which opens or resumes the session.
 func (w *wireConn) handshake() bool {
+	// One deadline covers a TLS handshake and the first frame: a client
+	// that dribbles bytes cannot hold the connection longer.
 	w.nc.SetReadDeadline(time.Now().Add(sessionlessTimeout))
+	certIDs, ok := w.tlsHandshake()
+	if !ok {
+		return false
+	}
 	var first [4]byte
 	if _, err := io.ReadFull(w.br, first[:]); err != nil {
 		return false
@@ -358,6 +380,7 @@ func (w *wireConn) handshake() bool {
 		w.conn = conn
 		conn.heard.Store(w.n.clock.Now().UnixNano())
 		conn.setIP(w.ip)
+		conn.addIdentities(certIDs)
 		resp.TimeOut = int32(conn.SessionTimeout() / time.Millisecond)
 		resp.SessionID = conn.SessionID()
 		resp.Passwd = conn.password
@@ -399,6 +422,9 @@ func (w *wireConn) readLoop() {
 		}
 		w.s.stats.received.Add(1)
 		w.conn.heard.Store(w.n.clock.Now().UnixNano())
+		if !w.inGate.acquire(len(frame), w.ctx.Done()) {
+			return
+		}
 		select {
 		case w.reqs <- wireRequest{frame: frame, at: time.Now()}:
 		case <-w.ctx.Done():
@@ -410,30 +436,60 @@ func (w *wireConn) readLoop() {
 // processLoop runs requests in order and moves watch events to the
 // writer between them.
 func (w *wireConn) processLoop() {
+	// A node cut off from the leader drops its clients, as a ZooKeeper
+	// follower does when it loses its leader: they move to a node that can
+	// keep their sessions alive, and a client that finds none knows it is
+	// out of touch, early enough for a lock or leadership it holds to be
+	// given up (the recipes allow a third of the timeout) before the
+	// ensemble can expire its session.
+	outOfTouch := w.conn.OutOfTouch(w.ctx, w.conn.SessionTimeout()/3)
 	for {
+		// A client that does not read its replies stops here: its
+		// requests wait in reqs, then the reader stops reading, and the
+		// notifications for it pile up in evs until onEvent closes the
+		// connection or the writer gives up on it.
+		if !w.outGate.waitRoom(w.ctx.Done(), w.conn.Done()) {
+			w.closeOut()
+			w.drain()
+			return
+		}
 		select {
 		case r, ok := <-w.reqs:
 			if !ok {
 				return
 			}
-			if err := w.process(r); err != nil {
+			err := w.process(r)
+			w.inGate.release(len(r.frame))
+			if err != nil {
 				w.closeOut() // the writer closes the socket, which stops the reader
-				for range w.reqs {
-				}
+				w.drain()
 				return
 			}
 		case <-w.evWake:
 			w.flushEvents(1<<63 - 1)
+		case <-outOfTouch:
+			w.n.log.Info("dropping a client: this node is out of touch with the leader", "session", sessionString(w.conn.SessionID()))
+			w.flushEvents(1<<63 - 1)
+			w.closeOut()
+			w.drain()
+			return
 		case <-w.conn.Done():
 			// The session ended elsewhere (expired, closed, or resumed on
 			// another connection): ZooKeeper closes the connection. Its
 			// own closeSession ends it too, after the reply is queued.
 			w.flushEvents(1<<63 - 1)
 			w.closeOut()
-			for range w.reqs {
-			}
+			w.drain()
 			return
 		}
+	}
+}
+
+// drain discards the requests still queued, until the reader stops,
+// releasing their bytes so that the reader is never left waiting.
+func (w *wireConn) drain() {
+	for r := range w.reqs {
+		w.inGate.release(len(r.frame))
 	}
 }
 
@@ -497,7 +553,11 @@ func (w *wireConn) onEvent(kind watchKind, ev Event) {
 	}
 	w.evMu.Lock()
 	if kind.oneShot() {
-		delete(w.oneShot, wireWatchKey{kind, ev.Path})
+		delete(w.watched, wireWatchKey{kind, ev.Path})
+	}
+	if w.overflow {
+		w.evMu.Unlock()
+		return
 	}
 	key := wireEventKey{ev.Type, ev.Path}
 	if ev.change != w.evChange {
@@ -507,6 +567,21 @@ func (w *wireConn) onEvent(kind watchKind, ev Event) {
 	if _, dup := w.evSent[key]; !dup {
 		w.evSent[key] = struct{}{}
 		w.evs = append(w.evs, ev)
+		w.evBytes += eventCost(ev)
+	}
+	if w.evBytes > w.n.cfg.MaxQueuedBytes {
+		// The client reads neither its replies nor its notifications,
+		// and this runs under the FSM's lock, which must not wait for
+		// it: drop them and disconnect it. Its session lives on; a
+		// client that resumes it sets its watches again and hears of
+		// what changed meanwhile, as after any reconnect.
+		w.overflow = true
+		w.evs, w.evBytes = nil, 0
+		w.evMu.Unlock()
+		w.n.log.Warn("client does not read its notifications; disconnecting", "session", sessionString(w.conn.SessionID()), "limit", w.n.cfg.MaxQueuedBytes)
+		w.cancel()
+		go w.nc.Close() // a TLS close may write, and must not hold the FSM
+		return
 	}
 	w.evMu.Unlock()
 	select {
@@ -526,6 +601,7 @@ func (w *wireConn) flushEventsLocked(zxid int64) {
 	i := 0
 	for ; i < len(w.evs) && w.evs[i].Zxid <= zxid; i++ {
 		w.queueEvent(w.evs[i])
+		w.evBytes -= eventCost(w.evs[i])
 	}
 	if i > 0 {
 		w.evs = append(w.evs[:0], w.evs[i:]...)
@@ -553,6 +629,7 @@ func (w *wireConn) queue(frame []byte) {
 	w.outMu.Lock()
 	if !w.outClosed {
 		w.out = append(w.out, frame...)
+		w.outGate.add(len(frame))
 	}
 	w.outMu.Unlock()
 	select {
@@ -582,8 +659,12 @@ func (w *wireConn) writeLoop() {
 		closed := w.outClosed
 		w.outMu.Unlock()
 		if len(buf) > 0 {
-			w.nc.SetWriteDeadline(time.Now().Add(max(w.n.cfg.MaxSessionTimeout, time.Second)))
-			if _, err := w.nc.Write(buf); err != nil {
+			err := w.write(buf)
+			w.outGate.release(len(buf))
+			if cap(buf) > writeChunk<<4 {
+				buf = nil // a burst's buffer is not kept for the connection's life
+			}
+			if err != nil {
 				w.nc.Close()
 				w.cancel()
 				return
@@ -603,6 +684,25 @@ func (w *wireConn) writeLoop() {
 			}
 		}
 	}
+}
+
+// write sends b in chunks, each with a fresh deadline: a client that
+// takes none of a chunk within the write timeout is gone or hostile, and
+// is disconnected rather than left to hold its output (a deadline over
+// the whole of b would measure the burst, not the client).
+func (w *wireConn) write(b []byte) error {
+	for len(b) > 0 {
+		k := min(len(b), writeChunk)
+		w.nc.SetWriteDeadline(time.Now().Add(time.Duration(w.writeTimeout.Load())))
+		if _, err := w.nc.Write(b[:k]); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				w.n.log.Warn("client takes none of its output; disconnecting", "remote", w.nc.RemoteAddr(), "timeout", time.Duration(w.writeTimeout.Load()))
+			}
+			return err
+		}
+		b = b[k:]
+	}
+	return nil
 }
 
 // detach lets go of the session without closing it: it lives on until

@@ -101,7 +101,12 @@ func (n *Node) flwStats() *flw.Stats {
 	s.PacketsReceived, s.PacketsSent = ws.stats.received.Load(), ws.stats.sent.Load()
 	ws.mu.Lock()
 	for w := range ws.conns {
-		if w.conn == nil {
+		// The handshake sets established, under info.mu, after conn: so
+		// reading it first orders the read of conn after that write.
+		w.info.mu.Lock()
+		established := !w.info.established.IsZero()
+		w.info.mu.Unlock()
+		if !established {
 			continue // a connection without a session, this word's own among them
 		}
 		s.Outstanding += int64(len(w.reqs))
@@ -113,6 +118,9 @@ func (n *Node) flwStats() *flw.Stats {
 	c := &s.Conf
 	if _, port, err := net.SplitHostPort(n.clientAddr); err == nil {
 		c.ClientPort, _ = strconv.Atoi(port)
+	}
+	if _, port, err := net.SplitHostPort(n.secureClientAddr); err == nil {
+		c.SecureClientPort, _ = strconv.Atoi(port)
 	}
 	c.DataDir, c.DataLogDir = n.cfg.Dir, n.cfg.Dir
 	c.TickTime, c.MinSessionTimeout, c.MaxSessionTimeout = n.cfg.TickTime, n.cfg.MinSessionTimeout, n.cfg.MaxSessionTimeout

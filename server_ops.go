@@ -109,7 +109,10 @@ func (w *wireConn) dispatch(h jute.RequestHeader, d *jute.Decoder) wireResult {
 		if !decode(&req) {
 			return bad
 		}
-		watch := w.wantWatch(req.Watch, watchData, req.Path)
+		watch, err := w.wantWatch(req.Watch, watchData, req.Path)
+		if err != nil {
+			return wireErr(err)
+		}
 		ok, st, _, err := c.exists(ctx, req.Path, watch)
 		w.watchSet(watch, err, watchData, req.Path)
 		switch {
@@ -125,7 +128,10 @@ func (w *wireConn) dispatch(h jute.RequestHeader, d *jute.Decoder) wireResult {
 		if !decode(&req) {
 			return bad
 		}
-		watch := w.wantWatch(req.Watch, watchData, req.Path)
+		watch, err := w.wantWatch(req.Watch, watchData, req.Path)
+		if err != nil {
+			return wireErr(err)
+		}
 		data, st, _, err := c.get(ctx, req.Path, watch)
 		w.watchSet(watch, err, watchData, req.Path)
 		if err != nil {
@@ -171,7 +177,10 @@ func (w *wireConn) dispatch(h jute.RequestHeader, d *jute.Decoder) wireResult {
 		if !decode(&req) {
 			return bad
 		}
-		watch := w.wantWatch(req.Watch, watchChild, req.Path)
+		watch, err := w.wantWatch(req.Watch, watchChild, req.Path)
+		if err != nil {
+			return wireErr(err)
+		}
 		names, st, _, err := c.children(ctx, req.Path, watch)
 		w.watchSet(watch, err, watchChild, req.Path)
 		if err != nil {
@@ -225,8 +234,25 @@ func (w *wireConn) dispatch(h jute.RequestHeader, d *jute.Decoder) wireResult {
 		if !decode(&req) {
 			return bad
 		}
-		if _, err := c.AddWatch(ctx, req.Path, AddWatchMode(req.Mode)); err != nil {
-			return wireErr(err)
+		kind := watchPersistent
+		if AddWatchMode(req.Mode) == AddWatchModePersistentRecursive {
+			kind = watchRecursive
+		}
+		// Like a read's, a persistent watch is kept once per path and
+		// mode however often it is added, and counts against the limit.
+		set := true
+		if m := AddWatchMode(req.Mode); m == AddWatchModePersistent || m == AddWatchModePersistentRecursive {
+			var err error
+			if set, err = w.wantWatch(true, kind, req.Path); err != nil {
+				return wireErr(err)
+			}
+		}
+		if set {
+			_, err := c.AddWatch(ctx, req.Path, AddWatchMode(req.Mode))
+			w.watchSet(true, err, kind, req.Path)
+			if err != nil {
+				return wireErr(err)
+			}
 		}
 		return wireOK(&jute.ErrorResponse{Err: 0})
 
@@ -313,22 +339,32 @@ func (w *wireConn) dispatch(h jute.RequestHeader, d *jute.Decoder) wireResult {
 }
 
 // wantWatch says whether a read should set a watch: ZooKeeper keeps one
-// one-shot watch per path and kind for a connection, however often it is
-// asked for. It marks the watch as set before the read, so that an event
-// that fires it at once is not missed; watchSet undoes that if the read
-// set nothing.
-func (w *wireConn) wantWatch(watch bool, kind watchKind, path string) bool {
+// watch per path and kind for a connection, however often it is asked
+// for. It marks the watch as set before the read, so that an event that
+// fires it at once is not missed; watchSet undoes that if the read set
+// nothing. A new watch beyond the session's limits is ErrQuotaExceeded.
+func (w *wireConn) wantWatch(watch bool, kind watchKind, path string) (bool, error) {
 	if !watch {
-		return false
+		return false, nil
 	}
 	key := wireWatchKey{kind, path}
 	w.evMu.Lock()
-	defer w.evMu.Unlock()
-	if _, ok := w.oneShot[key]; ok {
-		return false
+	_, ok := w.watched[key]
+	w.evMu.Unlock()
+	// A watch the connection recorded may have been consumed without an
+	// event (see sweepWatched): then it is set again. has takes the watch
+	// manager's lock, under which onEvent takes evMu, so not under evMu.
+	if ok && w.n.watches.has(w.conn, path, []watchKind{kind}) {
+		return false, nil
 	}
-	w.oneShot[key] = struct{}{}
-	return true
+	if err := w.watchRoom(1, watchCost(path)); err != nil {
+		return false, err
+	}
+	w.tidyWatched() // before marking: the sweep would take the mark for a stale one
+	w.evMu.Lock()
+	w.watched[key] = struct{}{}
+	w.evMu.Unlock()
+	return true, nil
 }
 
 func (w *wireConn) watchSet(watch bool, err error, kind watchKind, path string) {
@@ -336,7 +372,7 @@ func (w *wireConn) watchSet(watch bool, err error, kind watchKind, path string) 
 		return // exists on a missing node comes here too: its watch was set
 	}
 	w.evMu.Lock()
-	delete(w.oneShot, wireWatchKey{kind, path})
+	delete(w.watched, wireWatchKey{kind, path})
 	w.evMu.Unlock()
 }
 
@@ -502,7 +538,7 @@ func (w *wireConn) watches(remove bool, path string, typ WatcherType) wireResult
 	}
 	w.evMu.Lock()
 	for _, k := range kinds {
-		delete(w.oneShot, wireWatchKey{k, path})
+		delete(w.watched, wireWatchKey{k, path})
 	}
 	w.evMu.Unlock()
 	return wireOK(nil)
@@ -510,14 +546,22 @@ func (w *wireConn) watches(remove bool, path string, typ WatcherType) wireResult
 
 // setWatches re-registers the watches a client held before it resumed
 // its session on this connection, and sends at once the events of the
-// changes it missed since relativeZxid, as ZooKeeper does.
+// changes it missed since relativeZxid, as ZooKeeper does. The watches
+// it would set beyond the session's limits fail it with
+// ErrQuotaExceeded, setting none and sending no event: all or nothing,
+// so that the client is not left believing in some of its watches.
 func (w *wireConn) setWatches(req *jute.SetWatches2) wireResult {
 	c := w.conn
 	if err := c.check(w.ctx); err != nil {
 		return wireErr(err)
 	}
+	type reg struct {
+		key   wireWatchKey
+		exist bool
+	}
 	var (
 		events []Event
+		regs   []reg
 		failed error
 	)
 	rel := req.RelativeZxid
@@ -525,25 +569,9 @@ func (w *wireConn) setWatches(req *jute.SetWatches2) wireResult {
 		events = append(events, Event{Type: typ, State: StateConnected, Path: path})
 	}
 	add := func(kind watchKind, path string, exist bool) {
-		if failed != nil || validatePath(path) != nil {
-			return
+		if validatePath(path) == nil {
+			regs = append(regs, reg{wireWatchKey{kind, path}, exist})
 		}
-		key := wireWatchKey{kind, path}
-		if kind.oneShot() {
-			w.evMu.Lock()
-			_, dup := w.oneShot[key]
-			w.oneShot[key] = struct{}{}
-			w.evMu.Unlock()
-			if dup {
-				return
-			}
-		}
-		wt, err := c.watch(kind, path)
-		if err != nil {
-			failed = err
-			return
-		}
-		wt.exist = exist
 	}
 	c.read(func(t *tree) {
 		for _, p := range req.DataWatches {
@@ -579,10 +607,47 @@ func (w *wireConn) setWatches(req *jute.SetWatches2) wireResult {
 		for _, p := range req.PersistentRecursiveWatches {
 			add(watchRecursive, p, false)
 		}
+		// The tree stays read-locked from the checks above to the last
+		// registration, so that no change falls between them; no watch
+		// fires meanwhile, so the connection's record cannot change under
+		// it but by this.
+		fresh := regs[:0]
+		seen := make(map[wireWatchKey]struct{}, len(regs))
+		size := 0
+		for _, r := range regs {
+			if _, dup := seen[r.key]; dup {
+				continue
+			}
+			seen[r.key] = struct{}{}
+			w.evMu.Lock()
+			_, ok := w.watched[r.key]
+			w.evMu.Unlock()
+			if ok && w.n.watches.has(c, r.key.path, []watchKind{r.key.kind}) {
+				continue
+			}
+			fresh = append(fresh, r)
+			size += watchCost(r.key.path)
+		}
+		if failed = w.watchRoom(len(fresh), size); failed != nil {
+			events = nil
+			return
+		}
+		for _, r := range fresh {
+			w.evMu.Lock()
+			w.watched[r.key] = struct{}{}
+			w.evMu.Unlock()
+			wt, err := c.watch(r.key.kind, r.key.path)
+			if err != nil {
+				failed = err
+				return
+			}
+			wt.exist = r.exist
+		}
 	})
 	if failed != nil {
 		return wireErr(failed)
 	}
+	w.tidyWatched()
 	return wireResult{before: events}
 }
 

@@ -191,6 +191,9 @@ type watchManager struct {
 	table [numWatchKinds]map[string]map[watcher]struct{}
 	owned map[watchOwner]map[watchReg]struct{}
 	count int // registrations in all tables
+	// ownedBytes is the path bytes of each owner's registrations (see
+	// watchCost), which the wire server limits per session.
+	ownedBytes map[watchOwner]int
 
 	seen    map[watcher]struct{} // scratch for one firing
 	changes uint64               // changes triggered so far; guarded by mu
@@ -211,7 +214,7 @@ type loggedChange struct {
 // newWatchManager returns a watch manager keeping the latest logSize
 // changes for replay.
 func newWatchManager(logSize ...int) *watchManager {
-	m := &watchManager{owned: make(map[watchOwner]map[watchReg]struct{}), seen: make(map[watcher]struct{})}
+	m := &watchManager{owned: make(map[watchOwner]map[watchReg]struct{}), ownedBytes: make(map[watchOwner]int), seen: make(map[watcher]struct{})}
 	if len(logSize) > 0 {
 		m.recent = make([]loggedChange, logSize[0])
 	}
@@ -246,7 +249,33 @@ func (m *watchManager) add(kind watchKind, path string, w watcher) bool {
 		m.owned[o] = regs
 	}
 	regs[watchReg{kind, path, w}] = struct{}{}
+	m.ownedBytes[o] += watchCost(path)
 	return true
+}
+
+// disown drops r from its owner's registrations; m.mu is held.
+func (m *watchManager) disown(o watchOwner, r watchReg) {
+	regs := m.owned[o]
+	if regs == nil {
+		return
+	}
+	if _, ok := regs[r]; !ok {
+		return
+	}
+	delete(regs, r)
+	m.ownedBytes[o] -= watchCost(r.path)
+	if len(regs) == 0 {
+		delete(m.owned, o)
+		delete(m.ownedBytes, o)
+	}
+}
+
+// usage returns how many registrations o holds and the bytes of their
+// paths, for the limits on a session's watches.
+func (m *watchManager) usage(o watchOwner) (n, bytes int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.owned[o]), m.ownedBytes[o]
 }
 
 // unregister removes one registration; m.mu is held.
@@ -260,24 +289,21 @@ func (m *watchManager) unregister(r watchReg) {
 			}
 		}
 	}
-	o := r.w.owner()
-	if regs := m.owned[o]; regs != nil {
-		delete(regs, r)
-		if len(regs) == 0 {
-			delete(m.owned, o)
-		}
-	}
+	m.disown(r.w.owner(), r)
 }
 
 // remove removes the owner's watches of the given kinds on path and
-// returns them; none found is ErrNoWatcher.
+// returns them; none found is ErrNoWatcher. It looks at the watchers of
+// path only, not at all of the owner's, which may be millions.
 func (m *watchManager) remove(o watchOwner, path string, kinds []watchKind) ([]watchReg, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []watchReg
-	for r := range m.owned[o] {
-		if r.path == path && containsKind(kinds, r.kind) {
-			out = append(out, r)
+	for _, k := range kinds {
+		for w := range m.table[k][path] {
+			if w.owner() == o {
+				out = append(out, watchReg{k, path, w})
+			}
 		}
 	}
 	if len(out) == 0 {
@@ -287,15 +313,6 @@ func (m *watchManager) remove(o watchOwner, path string, kinds []watchKind) ([]w
 		m.unregister(r)
 	}
 	return out, nil
-}
-
-func containsKind(ks []watchKind, k watchKind) bool {
-	for _, x := range ks {
-		if x == k {
-			return true
-		}
-	}
-	return false
 }
 
 // removeOwner removes every watch of o and returns them.
@@ -313,13 +330,16 @@ func (m *watchManager) removeOwner(o watchOwner) []watchReg {
 	return out
 }
 
-// has reports whether o holds a watch of one of kinds on path.
+// has reports whether o holds a watch of one of kinds on path. Like
+// remove, it looks at the watchers of path only.
 func (m *watchManager) has(o watchOwner, path string, kinds []watchKind) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for r := range m.owned[o] {
-		if r.path == path && containsKind(kinds, r.kind) {
-			return true
+	for _, k := range kinds {
+		for w := range m.table[k][path] {
+			if w.owner() == o {
+				return true
+			}
 		}
 	}
 	return false
@@ -436,13 +456,7 @@ func (m *watchManager) fire(path string, typ EventType, zxid int64, acl []ACL, k
 		}
 		for w := range set {
 			if k.oneShot() {
-				o := w.owner()
-				if regs := m.owned[o]; regs != nil {
-					delete(regs, watchReg{k, path, w})
-					if len(regs) == 0 {
-						delete(m.owned, o)
-					}
-				}
+				m.disown(w.owner(), watchReg{k, path, w})
 			}
 			if _, dup := m.seen[w]; dup {
 				continue

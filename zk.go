@@ -69,9 +69,31 @@ type Config struct {
 	// ZooKeeper server's clientPort: zkCli.sh, Curator, kazoo and
 	// go-zookeeper/zk work against it. Node.Serve serves other listeners.
 	ClientAddr string
-	// ClientTLS, if set, makes the ClientAddr listener speak TLS, as
-	// ZooKeeper's secureClientPort.
+
+	// SecureClientAddr, if set, is the TCP address of a second client
+	// listener that speaks TLS with ClientTLS, as ZooKeeper's
+	// secureClientPort; ClientAddr, if also set, stays plain, so a node
+	// can serve both as ZooKeeper does. Node.Serve of a tls.Listener
+	// made with tls.NewListener works the same.
+	SecureClientAddr string
+	// ClientTLS configures SecureClientAddr, and is required with it: a
+	// server certificate, and for ZooKeeper's ssl.clientAuth=need
+	// ClientAuth tls.RequireAndVerifyClientCert with ClientCAs (want:
+	// tls.VerifyClientCertIfGiven). A client certificate that it
+	// verified gives the connection the identity x509:<subject DN>, the
+	// DN in RFC 2253 form as Java's X500Principal.getName() writes it
+	// ("CN=app,OU=ops,O=Example,C=US"), so that ACLs written for
+	// ZooKeeper's X509AuthenticationProvider grant the same clients. A
+	// certificate the server did not verify closes the connection. With
+	// ClientTLS the node knows the x509 scheme, as a ZooKeeper with
+	// authProvider.x509 set (which 3.8 needs to serve client
+	// certificates at all); without it, x509 ACLs are ErrInvalidACL.
 	ClientTLS *tls.Config
+	// X509SuperUser is the subject DN whose client certificate is
+	// granted every permission, as ZooKeeper's
+	// X509AuthenticationProvider.superUser. Empty disables it.
+	X509SuperUser string
+
 	// MaxPacket is the longest frame a client may send, in bytes, as
 	// ZooKeeper's jute.maxbuffer; a longer one closes that connection.
 	// Default DefaultMaxPacket.
@@ -84,6 +106,44 @@ type Config struct {
 	// answers, as ZooKeeper's 4lw.commands.whitelist; "*" allows all.
 	// Default: srvr only, as ZooKeeper 3.8.
 	FourLetterWords []string
+
+	// Limits on what one client connection may make the node hold, so
+	// that a client that misbehaves, by mistake or on purpose, is slowed
+	// down, refused or disconnected while the node and every other
+	// session go on.
+	//
+	// MaxOutstandingRequests is how many requests a connection may have
+	// read and not yet answered; beyond it the node stops reading from
+	// that connection until replies go out. ZooKeeper's
+	// globalOutstandingLimit (zoo.cfg key or -Dzookeeper. property) sets
+	// it: ZooKeeper counts that limit over the whole server, which lets
+	// one busy client stall the others; zkraft counts it per connection.
+	// Default DefaultMaxOutstandingRequests.
+	MaxOutstandingRequests int
+	// MaxQueuedBytes bounds, in bytes, each direction of a connection:
+	// request frames read and not yet run (the node stops reading beyond
+	// it; one frame always fits), and replies and notifications not yet
+	// written (the connection runs no more requests beyond it, and is
+	// closed if its pending notifications exceed it too). A client that
+	// takes none of its output for its session timeout is disconnected
+	// as well. Its session lives on, to be resumed. ZooKeeper has no such
+	// bound: its output queue grows while the client does not read. Keep
+	// it above twice MaxPacket: one multi can cause that many bytes of
+	// notifications at once. Default DefaultMaxQueuedBytes.
+	MaxQueuedBytes int
+	// MaxWatchesPerSession bounds the watches a client connection may
+	// hold: one-shot data, exist and child watches, persistent and
+	// persistent recursive ones, whether set by reads, addWatch or
+	// setWatches, each path and kind counting once. A request that would
+	// go beyond it fails with ErrQuotaExceeded (QUOTAEXCEEDED, -125) and
+	// sets no watch; ZooKeeper has no such limit. Default
+	// DefaultMaxWatchesPerSession; negative means no limit.
+	MaxWatchesPerSession int
+	// MaxWatchBytesPerSession bounds the total length of the paths those
+	// watches name, as MaxWatchesPerSession bounds their number: paths
+	// may be nearly MaxPacket long. Default
+	// DefaultMaxWatchBytesPerSession; negative means no limit.
+	MaxWatchBytesPerSession int
 
 	// TickTime is ZooKeeper's basic time unit: sessions are checked for
 	// expiry once per tick, and it bounds session timeouts. Default 2s.
@@ -115,6 +175,12 @@ type Config struct {
 
 	// ElectionTimeout is raft's heartbeat and election timeout. Default 1s.
 	ElectionTimeout time.Duration
+	// DiskStallTimeout is how long a write to the raft log may block on
+	// a leader of an ensemble before the node cuts itself off from its
+	// peers, so that they elect another leader instead of waiting on its
+	// disk; it reconnects once the write completes (see watchdog.go).
+	// Default ElectionTimeout; negative disables the watchdog.
+	DiskStallTimeout time.Duration
 	// SnapshotThreshold is the number of log entries after which raft takes
 	// a snapshot. Default 16384.
 	SnapshotThreshold uint64
@@ -163,6 +229,18 @@ func (c *Config) setDefaults() {
 	if c.MaxClientConns == 0 {
 		c.MaxClientConns = DefaultMaxClientConns
 	}
+	if c.MaxOutstandingRequests == 0 {
+		c.MaxOutstandingRequests = DefaultMaxOutstandingRequests
+	}
+	if c.MaxQueuedBytes == 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if c.MaxWatchesPerSession == 0 {
+		c.MaxWatchesPerSession = DefaultMaxWatchesPerSession
+	}
+	if c.MaxWatchBytesPerSession == 0 {
+		c.MaxWatchBytesPerSession = DefaultMaxWatchBytesPerSession
+	}
 	if c.FourLetterWords == nil {
 		c.FourLetterWords = []string{"srvr"}
 	}
@@ -171,6 +249,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ElectionTimeout == 0 {
 		c.ElectionTimeout = time.Second
+	}
+	if c.DiskStallTimeout == 0 {
+		c.DiskStallTimeout = c.ElectionTimeout
 	}
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 16384
@@ -212,6 +293,10 @@ func (c Config) Validate() error {
 		return bad("ReplayLogSize %d is negative", c.ReplayLogSize)
 	case c.MaxDataSize < 0:
 		return bad("MaxDataSize %d is negative", c.MaxDataSize)
+	case c.MaxOutstandingRequests < 0:
+		return bad("MaxOutstandingRequests %d is negative", c.MaxOutstandingRequests)
+	case c.MaxQueuedBytes < 0:
+		return bad("MaxQueuedBytes %d is negative", c.MaxQueuedBytes)
 	case c.ContainerCheckInterval < 0:
 		return bad("ContainerCheckInterval %v is negative", c.ContainerCheckInterval)
 	case c.ElectionTimeout < 5*time.Millisecond:
@@ -222,6 +307,12 @@ func (c Config) Validate() error {
 		return bad("LogStore %q is neither %q nor %q", c.LogStore, LogStoreBolt, LogStoreWAL)
 	case c.Stores != nil && (c.Stores.Log == nil || c.Stores.Stable == nil || c.Stores.Snapshots == nil):
 		return bad("Stores needs Log, Stable and Snapshots")
+	case c.SecureClientAddr != "" && c.ClientTLS == nil:
+		return bad("SecureClientAddr %q needs ClientTLS", c.SecureClientAddr)
+	case c.ClientTLS != nil && c.SecureClientAddr == "":
+		// ClientAddr is always plain: refuse rather than serve in the
+		// clear a config that meant TLS.
+		return bad("ClientTLS is for SecureClientAddr, which is not set (ClientAddr is always plain)")
 	}
 	ids, addrs := map[string]bool{}, map[string]bool{}
 	for _, p := range c.Peers {
@@ -265,6 +356,8 @@ type Node struct {
 	quietRaft  bool // default logger: raft logs errors only, not every election it starts
 	soleVoter  bool // the cluster has one voter, this node
 
+	secureClientAddr string // the TLS client listener's address, set by Open
+
 	raftPtr    atomic.Pointer[raft.Raft] // replaced only by rollTerm
 	logs       raft.LogStore
 	stable     raft.StableStore
@@ -274,6 +367,7 @@ type Node struct {
 	tracker    *sessionTracker
 	trans      raft.Transport
 	peers      *peer.Transport // nil for a standalone in-process node
+	stall      *stallWatch     // times the writes to logs, for watchDisk
 	diskStores io.Closer       // the log and stable stores Open opened in Dir
 	observer   *raft.Observer
 	observeCh  chan raft.Observation
@@ -305,6 +399,8 @@ type Node struct {
 	ticks       atomic.Uint64 // housekeeping rounds completed, for Stats
 	contact     atomic.Int64  // node-clock ns when the leader last heard of this node's sessions
 	barrierTerm atomic.Uint64 // the last term in which this node, leading, applied a barrier
+
+	news commitNews // what the leader last said is committed (commit.go)
 
 	leaderMu    sync.Mutex
 	leaderWake  chan struct{} // closed and replaced when leadership changes
@@ -340,6 +436,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	cfg.setDefaults()
 	n := &Node{
+		news:       commitNews{stored: make(chan struct{}, 1)},
 		quietRaft:  quietRaft,
 		cfg:        cfg,
 		log:        cfg.Logger,
@@ -363,30 +460,43 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		n.closeTransport()
 		return nil, err
 	}
-	n.wg.Add(4)
+	n.wg.Add(5)
 	go n.complete()
 	go n.observe()
 	go n.run()
 	go n.announceCommits()
+	go n.applyNews()
+	if n.peers != nil && n.cfg.DiskStallTimeout > 0 {
+		n.wg.Add(1)
+		go n.watchDisk(n.stall, n.cfg.DiskStallTimeout)
+	}
 	if err := n.waitReady(ctx); err != nil {
 		n.Close()
 		return nil, err
 	}
-	if n.cfg.ClientAddr != "" {
-		l, err := net.Listen("tcp", n.cfg.ClientAddr)
+	for _, port := range []struct {
+		addr  string
+		tls   *tls.Config
+		name  string
+		bound *string
+	}{{n.cfg.ClientAddr, nil, "client port", &n.clientAddr}, {n.cfg.SecureClientAddr, n.cfg.ClientTLS, "secure client port", &n.secureClientAddr}} {
+		if port.addr == "" {
+			continue
+		}
+		l, err := net.Listen("tcp", port.addr)
 		if err != nil {
 			n.Close()
-			return nil, fmt.Errorf("zk: client port: %w", err)
+			return nil, fmt.Errorf("zk: %s: %w", port.name, err)
 		}
-		if n.cfg.ClientTLS != nil {
-			l = tls.NewListener(l, n.cfg.ClientTLS)
+		*port.bound = l.Addr().String()
+		if port.tls != nil {
+			l = tls.NewListener(l, port.tls)
 		}
-		n.clientAddr = l.Addr().String()
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
 			if err := n.Serve(l); err != nil {
-				n.log.Error("client port failed", "addr", n.clientAddr, "error", err)
+				n.log.Error(port.name+" failed", "addr", l.Addr().String(), "error", err)
 			}
 		}()
 	}
@@ -396,6 +506,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 // ClientAddr returns the address the node answers ZooKeeper clients at
 // (Config.ClientAddr with its port resolved), or "" without one.
 func (n *Node) ClientAddr() string { return n.clientAddr }
+
+// SecureClientAddr returns the address the node answers ZooKeeper clients
+// at over TLS (Config.SecureClientAddr with its port resolved), or ""
+// without one.
+func (n *Node) SecureClientAddr() string { return n.secureClientAddr }
 
 func (n *Node) raftConfig() *raft.Config {
 	rc := raft.DefaultConfig()
@@ -444,6 +559,9 @@ func (n *Node) startRaft(networked bool) error {
 		mem := raft.NewInmemStore()
 		logs, stable, snaps = mem, mem, raft.NewInmemSnapshotStore()
 	}
+	logs = newsLog{LogStore: logs, stored: n.news.stored}
+	n.stall = &stallWatch{LogStore: logs, log: n.log}
+	logs = n.stall
 	n.logs, n.stable, n.snaps = logs, stable, snaps
 	if networked {
 		netw := n.cfg.Network
@@ -467,6 +585,13 @@ func (n *Node) startRaft(networked bool) error {
 		return fmt.Errorf("zk: reading raft state: %w", err)
 	}
 	boot := n.bootstrapConfig(trans)
+	checkDir := n.cfg.Dir
+	if n.cfg.Stores != nil {
+		checkDir = ""
+	}
+	if err := checkStartState(logs, snaps, checkDir, existing && boot != nil, n.log); err != nil {
+		return err
+	}
 	if existing {
 		voters, err := stable.GetUint64(keyVoters)
 		if err != nil && !errors.Is(err, raftboltdb.ErrKeyNotFound) { // raft-wal answers 0, nil

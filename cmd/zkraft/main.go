@@ -18,7 +18,9 @@
 //
 // Server properties come from other zoo.cfg keys or from -Dzookeeper.*
 // flags in the SERVER_JVMFLAGS environment variable, as zkServer.sh passes
-// them. SIGTERM or SIGINT stops the node cleanly.
+// them: secureClientPort with the ssl.* keys serves TLS clients, and
+// sslQuorum=true with the ssl.quorum.* keys secures the peer port (key and
+// trust stores in PEM). SIGTERM or SIGINT stops the node cleanly.
 //
 // ZKRAFT_LOG_LEVEL sets the log level (info by default); ZKRAFT_PPROF, an
 // address such as 127.0.0.1:6060, serves Go's profiles (net/http/pprof)
@@ -67,7 +69,7 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("could not start", "error", err)
 		return 1
 	}
-	log.Info("serving ZooKeeper clients", "id", cfg.ID, "client", node.ClientAddr(), "peer", cfg.PeerAddr, "data", cfg.Dir)
+	log.Info("serving ZooKeeper clients", "id", cfg.ID, "client", node.ClientAddr(), "secure_client", node.SecureClientAddr(), "peer", cfg.PeerAddr, "data", cfg.Dir)
 	if addr := os.Getenv("ZKRAFT_PPROF"); addr != "" {
 		stopProfiles, err := serveProfiles(addr)
 		if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -21,6 +22,11 @@ import (
 // it and the line's client address are kept for /zookeeper/config.
 // The raft state lives in dataDir/zkraft, next to myid; the zoo.cfg key
 // zkraft.logStore (bolt or wal) chooses the form of its log.
+//
+// secureClientPort (with secureClientPortAddress) serves TLS clients next
+// to clientPort, configured by ZooKeeper's ssl.* keys, and sslQuorum=true
+// puts mutual TLS on the peer port with the ssl.quorum.* keys (tls.go);
+// X509AuthenticationProvider.superUser names the super user's certificate.
 func fromZooCfg(path, jvmFlags string) (zk.Config, error) {
 	zc, err := zoocfg.Load(path)
 	if err != nil {
@@ -62,17 +68,32 @@ func fromZooCfg(path, jvmFlags string) (zk.Config, error) {
 		}
 		cfg.MaxPacket = n
 	}
+	if v, ok := zc.Property("globalOutstandingLimit"); ok {
+		// ZooKeeper reads it with Integer.getInteger: a value that is no
+		// number leaves the default, and one below 1 throttles a client
+		// with any request outstanding, which is a limit of 1.
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+			cfg.MaxOutstandingRequests = max(n, 1)
+		}
+	}
 	if v, ok := zc.Property("zkraft.logStore"); ok {
 		cfg.LogStore = zk.LogStore(v)
 	}
-	if zc.ClientPort == 0 {
-		return zk.Config{}, fmt.Errorf("%s: no clientPort, and no client address on this server's line", path)
+	if v, ok := zc.Property("X509AuthenticationProvider.superUser"); ok {
+		cfg.X509SuperUser = v
 	}
-	host := zc.ClientPortAddress
-	if host == "" {
-		host = "0.0.0.0"
+	if zc.ClientPort == 0 && zc.SecureClientPort == 0 {
+		return zk.Config{}, fmt.Errorf("%s: no clientPort or secureClientPort, and no client address on this server's line", path)
 	}
-	cfg.ClientAddr = net.JoinHostPort(host, strconv.Itoa(zc.ClientPort))
+	if zc.ClientPort != 0 {
+		cfg.ClientAddr = net.JoinHostPort(cmp.Or(zc.ClientPortAddress, "0.0.0.0"), strconv.Itoa(zc.ClientPort))
+	}
+	if cfg.ClientTLS, cfg.PeerTLS, err = tlsFromZooCfg(zc); err != nil {
+		return zk.Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if zc.SecureClientPort != 0 {
+		cfg.SecureClientAddr = net.JoinHostPort(cmp.Or(zc.SecureClientPortAddress, "0.0.0.0"), strconv.Itoa(zc.SecureClientPort))
+	}
 
 	single := len(zc.Servers) <= 1 && zc.StandaloneEnabled
 	if !zc.Distributed() || single {

@@ -22,8 +22,23 @@
 // # Checks
 //
 // The workloads record what their clients did and saw, and the checkers
-// judge it: linearizability of writes and Sync+Get reads (porcupine), a
-// mutual-exclusion and fencing check of the Mutex recipe, exactly-once
-// delivery of the Queue recipe, and the order and completeness of watch
-// events against the history of writes.
+// judge it: linearizability of writes and Sync+Get reads (porcupine), and
+// for plain Gets that a session never goes back; a mutual-exclusion and
+// fencing check of the Mutex recipe; exactly-once delivery of the Queue
+// recipe; and the order and completeness of persistent watch events
+// against the acknowledged writes, against each other, and as a sequence
+// of states, allowing one run of missed events per reconnection (a
+// persistent watch set again after a reconnection does not get what
+// happened meanwhile, in ZooKeeper as in zkraft).
+//
+// # Running
+//
+//	go test ./internal/chaos -run TestChaos -v                 # one 3-node schedule, about a minute
+//	go test ./internal/chaos -run TestChaos -v -chaos.long -timeout 2h   # 5 nodes, 10 schedules of 3 minutes
+//	go test ./internal/chaos -run TestChaos -v -chaos.seed=N   # replay the schedule of seed N
+//
+// A failure prints the seed, the schedule, what the nemesis did when, the
+// command that replays it, the tail of every node's log (the logs and data
+// dirs are kept), and porcupine's visualization for a history that is not
+// linearizable.
 package chaos

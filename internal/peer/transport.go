@@ -78,7 +78,40 @@ type Transport struct {
 	mu      sync.Mutex
 	clients map[string]*client // by address
 	served  map[net.Conn]struct{}
+
+	// isolated is set by Isolate: no connection in or out.
+	isolated atomic.Bool
 }
+
+// ErrIsolated is returned for calls and dials made while the Transport is
+// isolated (see Isolate): like ErrNotSent, the call had no effect.
+var ErrIsolated = fmt.Errorf("%w: node isolated", ErrNotSent)
+
+// Isolate cuts the node off from its peers, or reconnects it: while
+// isolated, every open connection is closed, accepted ones are closed at
+// once and dials fail with ErrIsolated. A node uses it when it must not be
+// heard from, such as a raft leader whose disk has stalled: raft's
+// heartbeats go on from other goroutines and would keep its followers
+// from electing another leader.
+func (t *Transport) Isolate(on bool) {
+	if t.isolated.Swap(on) == on || !on {
+		return
+	}
+	// Closed after the flag is set, so no connection made meanwhile
+	// survives: dials and accepts check the flag after tracking.
+	t.mu.Lock()
+	for c := range t.served {
+		c.Close()
+	}
+	for addr, cl := range t.clients {
+		cl.conn.Close()
+		delete(t.clients, addr) // before its reader notices: never reused
+	}
+	t.mu.Unlock()
+}
+
+// Isolated reports whether Isolate cut the node off.
+func (t *Transport) Isolated() bool { return t.isolated.Load() }
 
 // Listen starts a Transport listening at addr on netw, the address its
 // peers dial. handler serves the calls other nodes make; it may be nil
@@ -179,6 +212,11 @@ func (t *Transport) acceptLoop() {
 		if !t.track(c) {
 			c.Close()
 			return
+		}
+		if t.isolated.Load() {
+			t.untrack(c)
+			c.Close()
+			continue
 		}
 		t.wg.Add(1)
 		go t.route(c)
@@ -405,6 +443,10 @@ func (t *Transport) client(ctx context.Context, addr string) (*client, error) {
 		return nil, ErrClosed
 	default:
 	}
+	if t.isolated.Load() {
+		t.mu.Unlock()
+		return nil, ErrIsolated
+	}
 	cl := t.clients[addr]
 	if cl != nil {
 		select {
@@ -446,6 +488,11 @@ func (t *Transport) client(ctx context.Context, addr string) (*client, error) {
 			conn.Close()
 			return other, nil
 		}
+	}
+	if t.isolated.Load() {
+		t.mu.Unlock()
+		conn.Close()
+		return nil, ErrIsolated
 	}
 	t.clients[addr] = cl
 	t.wg.Add(1)
@@ -508,6 +555,9 @@ func (s *streamLayer) Close() error { return nil }
 func (s *streamLayer) Addr() net.Addr { return streamAddr(s.addr) }
 
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if s.isolated.Load() {
+		return nil, ErrIsolated
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	c, err := s.net.Dial(ctx, s.addr, string(address))
@@ -524,6 +574,11 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	if !t.track(c) {
 		c.Close()
 		return nil, ErrClosed
+	}
+	if t.isolated.Load() {
+		t.untrack(c)
+		c.Close()
+		return nil, ErrIsolated
 	}
 	return &ownedConn{Conn: c, t: t}, nil
 }

@@ -437,8 +437,9 @@ func (c *Client) Timeout() time.Duration {
 	return c.timeout
 }
 
-// LastZxid returns the highest zxid seen in a reply to a request, the one
-// sent when resuming the session.
+// LastZxid returns the highest zxid seen in a reply to a request or in a
+// notification that carries one, the one sent when resuming the session
+// and setting watches again.
 func (c *Client) LastZxid() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -412,6 +412,15 @@ func (cn *conn) handle(hdr jute.ReplyHeader, body []byte) error {
 		if err := jute.Unmarshal(body, &ev); err != nil {
 			return fmt.Errorf("%w: notification: %w", errProtocol, err)
 		}
+		// A notification carrying its change's zxid (zkraft, ZooKeeper
+		// 3.9) is state this client has seen: resuming the session, or
+		// setting watches again, on a server that has not applied it yet
+		// would show the client the past again.
+		c.mu.Lock()
+		if hdr.Zxid > c.lastZxid {
+			c.lastZxid = hdr.Zxid
+		}
+		c.mu.Unlock()
 		if c.cfg.OnEvent != nil {
 			c.cfg.OnEvent(ev, hdr.Zxid)
 		}

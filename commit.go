@@ -1,0 +1,153 @@
+package zk
+
+import (
+	"context"
+	"encoding/binary"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// How a follower learns that entries committed. Raft tells it the commit
+// index only with the leader's next AppendEntries, which under load comes
+// at once with the next batch, but when proposals stop comes only after
+// CommitTimeout. ZooKeeper's leader sends COMMIT at once, and a follower
+// answers a write it forwarded, and fires its watches, as soon as it has
+// applied it. zkraft does the same beside raft: the leader's reply to a
+// forwarded write, and a message the leader sends when its log falls
+// quiet (announceCommits), tell a follower "committed up to index, of
+// term"; the follower applies its own log up to there as soon as it holds
+// that entry (applyCommitted), and raft, applying the same entries later,
+// finds them done.
+
+// commitNews is the latest commit the leader told this node of.
+type commitNews struct {
+	mu          sync.Mutex
+	index, term uint64
+	stored      chan struct{} // a log write succeeded: the entry may be here now
+}
+
+// committed records that the entries up to index, the one at index of
+// term, are committed, and applies them if this node holds them.
+func (n *Node) committed(index, term uint64) {
+	n.news.mu.Lock()
+	if index > n.news.index {
+		n.news.index, n.news.term = index, term
+	}
+	n.news.mu.Unlock()
+	n.applyCommitted(index, term)
+}
+
+// applyNews applies the latest commit news each time the log stores
+// entries, which may be the ones the news was waiting for.
+func (n *Node) applyNews() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.news.stored:
+		case <-n.closing:
+			return
+		}
+		n.news.mu.Lock()
+		index, term := n.news.index, n.news.term
+		n.news.mu.Unlock()
+		n.applyCommitted(index, term)
+	}
+}
+
+// newsLog tells applyNews of every successful write to the log.
+type newsLog struct {
+	raft.LogStore
+	stored chan<- struct{}
+}
+
+func (l newsLog) StoreLog(e *raft.Log) error { return l.StoreLogs([]*raft.Log{e}) }
+
+func (l newsLog) StoreLogs(es []*raft.Log) error {
+	err := l.LogStore.StoreLogs(es)
+	if err == nil {
+		select {
+		case l.stored <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+// IsMonotonic passes on raft.MonotonicLogStore: raft-wal must have its
+// log cleared after a snapshot is installed.
+func (l newsLog) IsMonotonic() bool {
+	m, ok := l.LogStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
+}
+
+// applyCommitted applies to this node's FSM, from its own log, the entries
+// up to index, which the leader reports committed with the term of the one
+// at index. It is safe because of raft's log matching: if this node's
+// entry at index has the leader's term, every entry up to it is the
+// leader's, and committed. If this node does not hold that entry yet (a
+// quorum acknowledged it without this node), it does nothing, and
+// applyNews tries again once the log has stored more; if it holds another
+// entry there, raft will replace it and apply the leader's in due
+// course.
+func (n *Node) applyCommitted(index, term uint64) {
+	from := n.fsm.applied.Load() + 1
+	if index < from || index == 0 || term == 0 {
+		return
+	}
+	var last raft.Log
+	if err := n.logs.GetLog(index, &last); err != nil || last.Term != term {
+		return
+	}
+	logs := make([]*raft.Log, 0, index-from+1)
+	for i := from; i < index; i++ {
+		l := new(raft.Log)
+		if err := n.logs.GetLog(i, l); err != nil {
+			return // compacted under a snapshot raft is installing: let raft do it
+		}
+		logs = append(logs, l)
+	}
+	logs = append(logs, &last)
+	n.fsm.ApplyBatch(logs)
+}
+
+// announceCommits tells followers at once what the leader has committed,
+// as ZooKeeper's leader sends COMMIT. Raft tells a follower the commit
+// index only with the next AppendEntries: under load the next batch
+// carries it, but when proposals stop a follower would learn it only
+// CommitTimeout later, and a watch set through it and a sync on it wait
+// for that. So when the leader has applied every entry in its log, it
+// sends the last one's index and term to every other server over the peer
+// port, and each applies its own log up to there (applyCommitted) — no
+// log entry, no fsync, only when no proposal is about to carry the news.
+func (n *Node) announceCommits() {
+	defer n.wg.Done()
+	announced := int64(-1)
+	wake := n.fsm.waitCh()
+	for {
+		select {
+		case <-wake:
+		case <-n.closing:
+			return
+		}
+		wake = n.fsm.waitCh() // before looking, so no batch goes unseen
+		r := n.r()
+		if r.State() != raft.Leader || n.peers == nil {
+			continue
+		}
+		index, zxid := n.fsm.lastCommand()
+		if zxid == announced || r.AppliedIndex() < r.LastIndex() {
+			continue
+		}
+		announced = zxid
+		msg := binary.AppendUvarint(binary.AppendUvarint(nil, index), uint64(zxid)>>32)
+		for _, s := range r.GetConfiguration().Configuration().Servers {
+			if string(s.ID) == n.cfg.ID {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ElectionTimeout)
+			n.peers.Call(ctx, string(s.Address), callCommitted, msg) // a hint: raft tells them anyway
+			cancel()
+		}
+	}
+}
