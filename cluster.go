@@ -54,7 +54,6 @@ const (
 	callMembership byte = 4 // add a voter or observer, or remove a server
 	callReconfig   byte = 5 // a ZooKeeper reconfig: membership changes, then /zookeeper/config
 	callPing       byte = 6 // answered by any node: is it reachable
-	callCommitted  byte = 7 // from the leader: entries up to an index (of a term) are committed
 )
 
 // A reply to a call starts with a status byte.
@@ -188,12 +187,6 @@ func (n *Node) handleCall(ctx context.Context, method byte, req []byte) ([]byte,
 	case callReconfig:
 		body, err = n.leaderReconfig(ctx, req)
 	case callPing:
-	case callCommitted:
-		r := &byteReader{b: req}
-		index, term := r.uvarint(), r.uvarint()
-		if r.err == nil {
-			n.committed(index, term)
-		}
 	default:
 		return nil, fmt.Errorf("unknown call %d", method)
 	}

@@ -1,8 +1,6 @@
 package zk
 
 import (
-	"context"
-	"encoding/binary"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -14,11 +12,11 @@ import (
 // CommitTimeout. ZooKeeper's leader sends COMMIT at once, and a follower
 // answers a write it forwarded, and fires its watches, as soon as it has
 // applied it. zkraft does the same beside raft: the leader's reply to a
-// forwarded write, and a message the leader sends when its log falls
-// quiet (announceCommits), tell a follower "committed up to index, of
-// term"; the follower applies its own log up to there as soon as it holds
-// that entry (applyCommitted), and raft, applying the same entries later,
-// finds them done.
+// forwarded write tells the follower "committed up to index, of term", and
+// the follower applies its own log up to there as soon as it holds that
+// entry (applyCommitted), and raft, applying the same entries later, finds
+// them done. When the leader's log falls quiet, a barrier carries the
+// commit index to all followers (announceCommits).
 
 // commitNews is the latest commit the leader told this node of.
 type commitNews struct {
@@ -111,15 +109,16 @@ func (n *Node) applyCommitted(index, term uint64) {
 	n.fsm.ApplyBatch(logs)
 }
 
-// announceCommits tells followers at once what the leader has committed,
-// as ZooKeeper's leader sends COMMIT. Raft tells a follower the commit
-// index only with the next AppendEntries: under load the next batch
-// carries it, but when proposals stop a follower would learn it only
-// CommitTimeout later, and a watch set through it and a sync on it wait
-// for that. So when the leader has applied every entry in its log, it
-// sends the last one's index and term to every other server over the peer
-// port, and each applies its own log up to there (applyCommitted) — no
-// log entry, no fsync, only when no proposal is about to carry the news.
+// announceCommits lets followers learn at once what the leader has
+// committed when its log falls quiet: raft tells a follower the commit
+// index only with the next AppendEntries, which under load is the next
+// batch, but when proposals stop would come only after CommitTimeout, and
+// a watch set on a follower and a sync there wait for it. So once the
+// leader has applied every entry in its log, and some changed the tree, it
+// appends a barrier, whose AppendEntries carries the commit index. (A
+// message over the peer port would spare the barrier's fsync, but sent
+// from here it wedged a follower whose log writes were failing; see
+// TestLogWriteFails.)
 func (n *Node) announceCommits() {
 	defer n.wg.Done()
 	announced := int64(-1)
@@ -135,19 +134,15 @@ func (n *Node) announceCommits() {
 		if r.State() != raft.Leader || n.peers == nil {
 			continue
 		}
-		index, zxid := n.fsm.lastCommand()
+		zxid := n.fsm.LastZxid()
 		if zxid == announced || r.AppliedIndex() < r.LastIndex() {
 			continue
 		}
 		announced = zxid
-		msg := binary.AppendUvarint(binary.AppendUvarint(nil, index), uint64(zxid)>>32)
-		for _, s := range r.GetConfiguration().Configuration().Servers {
-			if string(s.ID) == n.cfg.ID {
-				continue
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ElectionTimeout)
-			n.peers.Call(ctx, string(s.Address), callCommitted, msg) // a hint: raft tells them anyway
-			cancel()
+		if len(r.GetConfiguration().Configuration().Servers) > 1 {
+			// A barrier's AppendEntries carries the commit index to every
+			// follower; nothing waits for it.
+			r.Barrier(0)
 		}
 	}
 }

@@ -65,8 +65,6 @@ type fsm struct {
 	listener fsmListener
 	changes  []change // scratch, reused between txns
 
-	command uint64 // raft index of the last command applied
-
 	applied atomic.Uint64 // == index, readable without the lock
 	zxid    atomic.Int64  // == lastZxid(), readable without the lock
 	wake    chan struct{} // closed and replaced after every batch
@@ -91,14 +89,6 @@ func (f *fsm) lastZxid() int64 { return makeZxid(f.term, f.counter) }
 
 // LastZxid returns the zxid of the last applied command.
 func (f *fsm) LastZxid() int64 { return f.zxid.Load() }
-
-// lastCommand returns the raft index and the zxid of the last applied
-// command.
-func (f *fsm) lastCommand() (index uint64, zxid int64) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.command, f.lastZxid()
-}
 
 // zxidParts returns the term and counter of the last applied command.
 func (f *fsm) zxidParts() (term uint64, counter uint32) {
@@ -125,7 +115,6 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 		res := f.applyCommand(l)
 		res.index = l.Index
-		f.command = l.Index
 		out[i] = res
 	}
 	f.applied.Store(f.index)

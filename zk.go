@@ -1094,8 +1094,24 @@ func (n *Node) Close() error {
 		n.drainProposals(2 * n.cfg.ElectionTimeout)
 		if r := n.r(); r != nil {
 			r.DeregisterObserver(n.observer)
-			if err := r.Shutdown().Error(); err != nil {
-				n.closeErr = err
+			f := r.Shutdown()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if err := f.Error(); err != nil {
+					n.closeErr = err
+				}
+			}()
+			select {
+			case <-done:
+			case <-time.After(2 * n.cfg.ElectionTimeout):
+				// Raft's replication to a peer that stopped answering with
+				// its pipeline full waits for replies that never come, and
+				// holds raft's shutdown with it: closing the peer
+				// connections ends that wait.
+				n.log.Warn("raft is slow to stop; closing the peer connections")
+				n.closeTransport()
+				<-done
 			}
 		}
 		close(n.pending)
