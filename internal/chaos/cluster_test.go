@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -42,9 +43,16 @@ func TestClusterFaults(t *testing.T) {
 		}
 		return false
 	})
-	if _, err := conn.Set(ctx, "/x", []byte("2"), zk.AnyVersion); err != nil {
-		t.Fatal(err)
-	}
+	// The client may have been on the old leader: its write can fail with
+	// connection loss while it moves, and a set of any version is safe to
+	// repeat.
+	waitFor(t, ctx, "a write after the leader was cut off", func() bool {
+		_, err := conn.Set(ctx, "/x", []byte("2"), zk.AnyVersion)
+		if err != nil && !errors.Is(err, zk.ErrConnectionLoss) {
+			t.Fatal(err)
+		}
+		return err == nil
+	})
 	c.Proxy.Heal()
 	if err := c.WaitHealthy(ctx); err != nil {
 		t.Fatal(err)
