@@ -15,6 +15,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/zkraft/zk"
+	"github.com/zkraft/zk/internal/znodemodel"
 	"github.com/zkraft/zk/zktest"
 )
 
@@ -36,207 +37,56 @@ const (
 	linCheckFor = 10 * time.Second       // porcupine's budget per history
 )
 
-type linOp uint8
-
-const (
-	linRead linOp = iota // Sync then Get
-	linCreate
-	linSet // version -1 is AnyVersion
-	linDelete
-)
-
-func (o linOp) String() string {
-	return [...]string{"read", "create", "set", "delete"}[o]
-}
-
-type linInput struct {
-	op      linOp
-	key     int
-	data    string
-	version int32 // expected version of set; -1 any
-}
-
-// linOutput is what the client saw. unknown: the call failed with an
-// ambiguous error (connection loss, deadline, closed), so it may or may
-// not have taken effect.
-type linOutput struct {
-	unknown bool
-	err     string // "", "NoNode", "NodeExists", "BadVersion"
-	data    string // read
-	version int32  // read and set: the node's data version after
-}
-
-// znodeState is one key's state: the model is partitioned by key.
-type znodeState struct {
-	exists  bool
-	data    string
-	version int32
-}
-
-func linStep(state, input, output any) (bool, any) {
-	s := state.(znodeState)
-	in := input.(linInput)
-	out := output.(linOutput)
-	switch in.op {
-	case linRead:
-		if out.unknown {
-			return true, s
-		}
-		if out.err == "NoNode" {
-			return !s.exists, s
-		}
-		return out.err == "" && s.exists && s.data == out.data && s.version == out.version, s
-	case linCreate:
-		next := znodeState{exists: true, data: in.data}
-		switch {
-		case out.unknown:
-			// Linearized where it took effect, or, if it never did, after
-			// everything else (its return time is the end of the history),
-			// where its effect is unobserved.
-			if !s.exists {
-				return true, next
-			}
-			return true, s
-		case out.err == "":
-			return !s.exists, next
-		case out.err == "NodeExists":
-			return s.exists, s
-		}
-	case linSet:
-		applies := s.exists && (in.version == -1 || in.version == s.version)
-		next := znodeState{exists: true, data: in.data, version: s.version + 1}
-		switch {
-		case out.unknown:
-			if applies {
-				return true, next
-			}
-			return true, s
-		case out.err == "":
-			return applies && out.version == next.version, next
-		case out.err == "NoNode":
-			return !s.exists, s
-		case out.err == "BadVersion":
-			return s.exists && in.version != -1 && in.version != s.version, s
-		}
-	case linDelete:
-		switch {
-		case out.unknown:
-			return true, znodeState{}
-		case out.err == "":
-			return s.exists, znodeState{}
-		case out.err == "NoNode":
-			return !s.exists, s
-		}
-	}
-	return false, s
-}
-
-func describeLinOp(input, output any) string {
-	in := input.(linInput)
-	out := output.(linOutput)
-	var args string
-	switch in.op {
-	case linRead, linDelete:
-		args = fmt.Sprintf("/k%d", in.key)
-	case linCreate:
-		args = fmt.Sprintf("/k%d, %q", in.key, in.data)
-	case linSet:
-		args = fmt.Sprintf("/k%d, %q, v=%d", in.key, in.data, in.version)
-	}
-	var res string
-	switch {
-	case out.unknown:
-		res = "unknown"
-	case out.err != "":
-		res = out.err
-	case in.op == linRead:
-		res = fmt.Sprintf("%q v=%d", out.data, out.version)
-	case in.op == linSet:
-		res = fmt.Sprintf("ok v=%d", out.version)
-	default:
-		res = "ok"
-	}
-	return fmt.Sprintf("%v(%s) -> %s", in.op, args, res)
-}
-
-var linModel = porcupine.Model{
-	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-		byKey := make([][]porcupine.Operation, linKeys)
-		for _, op := range history {
-			k := op.Input.(linInput).key
-			byKey[k] = append(byKey[k], op)
-		}
-		var out [][]porcupine.Operation
-		for _, ops := range byKey {
-			if len(ops) > 0 {
-				out = append(out, ops)
-			}
-		}
-		return out
-	},
-	Init:              func() any { return znodeState{} },
-	Step:              linStep,
-	Equal:             func(a, b any) bool { return a.(znodeState) == b.(znodeState) },
-	DescribeOperation: describeLinOp,
-	DescribeState: func(state any) string {
-		s := state.(znodeState)
-		if !s.exists {
-			return "absent"
-		}
-		return fmt.Sprintf("%q v=%d", s.data, s.version)
-	},
-}
-
 // TestLinearizabilityModel checks the model itself on hand-made histories.
 func TestLinearizabilityModel(t *testing.T) {
-	op := func(client int, in linInput, call int64, out linOutput, ret int64) porcupine.Operation {
+	op := func(client int, in znodemodel.Input, call int64, out znodemodel.Output, ret int64) porcupine.Operation {
 		return porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret}
 	}
-	create := linInput{op: linCreate, data: "a"}
-	read := linInput{op: linRead}
+	create := znodemodel.Input{Op: znodemodel.Create, Data: "a"}
+	read := znodemodel.Input{Op: znodemodel.Read}
 	for _, tc := range []struct {
 		name    string
 		history []porcupine.Operation
 		ok      bool
 	}{
 		{"create then read", []porcupine.Operation{
-			op(0, create, 0, linOutput{}, 10),
-			op(1, read, 20, linOutput{data: "a"}, 30),
+			op(0, create, 0, znodemodel.Output{}, 10),
+			op(1, read, 20, znodemodel.Output{Data: "a"}, 30),
 		}, true},
 		{"stale read after create", []porcupine.Operation{
-			op(0, create, 0, linOutput{}, 10),
-			op(1, read, 20, linOutput{err: "NoNode"}, 30),
+			op(0, create, 0, znodemodel.Output{}, 10),
+			op(1, read, 20, znodemodel.Output{Err: "NoNode"}, 30),
 		}, false},
 		{"unknown create seen", []porcupine.Operation{
-			op(0, create, 0, linOutput{unknown: true}, 100),
-			op(1, read, 20, linOutput{data: "a"}, 30),
+			op(0, create, 0, znodemodel.Output{Unknown: true}, 100),
+			op(1, read, 20, znodemodel.Output{Data: "a"}, 30),
 		}, true},
 		{"unknown create not seen", []porcupine.Operation{
-			op(0, create, 0, linOutput{unknown: true}, 100),
-			op(1, read, 20, linOutput{err: "NoNode"}, 30),
-			op(1, read, 40, linOutput{err: "NoNode"}, 50),
+			op(0, create, 0, znodemodel.Output{Unknown: true}, 100),
+			op(1, read, 20, znodemodel.Output{Err: "NoNode"}, 30),
+			op(1, read, 40, znodemodel.Output{Err: "NoNode"}, 50),
 		}, true},
 		{"unknown create seen then unseen", []porcupine.Operation{
-			op(0, create, 0, linOutput{unknown: true}, 100),
-			op(1, read, 20, linOutput{data: "a"}, 30),
-			op(1, read, 40, linOutput{err: "NoNode"}, 50),
+			op(0, create, 0, znodemodel.Output{Unknown: true}, 100),
+			op(1, read, 20, znodemodel.Output{Data: "a"}, 30),
+			op(1, read, 40, znodemodel.Output{Err: "NoNode"}, 50),
 		}, false},
 		{"set versions", []porcupine.Operation{
-			op(0, create, 0, linOutput{}, 10),
-			op(0, linInput{op: linSet, data: "b", version: 0}, 20, linOutput{version: 1}, 30),
-			op(1, linInput{op: linSet, data: "c", version: 0}, 40, linOutput{err: "BadVersion"}, 50),
-			op(1, linInput{op: linSet, data: "d", version: -1}, 60, linOutput{version: 2}, 70),
-			op(2, read, 80, linOutput{data: "d", version: 2}, 90),
-			op(2, linInput{op: linDelete}, 100, linOutput{}, 110),
-			op(2, linInput{op: linSet, data: "e", version: -1}, 120, linOutput{err: "NoNode"}, 130),
+			op(0, create, 0, znodemodel.Output{}, 10),
+			op(0, znodemodel.Input{Op: znodemodel.Set, Data: "b", Version: 0}, 20, znodemodel.Output{Version: 1}, 30),
+			op(1, znodemodel.Input{Op: znodemodel.Set, Data: "c", Version: 0}, 40, znodemodel.Output{Err: "BadVersion"}, 50),
+			op(1, znodemodel.Input{Op: znodemodel.Set, Data: "d", Version: -1}, 60, znodemodel.Output{Version: 2}, 70),
+			op(2, read, 80, znodemodel.Output{Data: "d", Version: 2}, 90),
+			op(2, znodemodel.Input{Op: znodemodel.Delete}, 100, znodemodel.Output{}, 110),
+			op(2, znodemodel.Input{Op: znodemodel.Set, Data: "e", Version: -1}, 120, znodemodel.Output{Err: "NoNode"}, 130),
 		}, true},
 		{"lost set", []porcupine.Operation{
-			op(0, create, 0, linOutput{}, 10),
-			op(0, linInput{op: linSet, data: "b", version: -1}, 20, linOutput{version: 1}, 30),
-			op(2, read, 80, linOutput{data: "a", version: 0}, 90),
+			op(0, create, 0, znodemodel.Output{}, 10),
+			op(0, znodemodel.Input{Op: znodemodel.Set, Data: "b", Version: -1}, 20, znodemodel.Output{Version: 1}, 30),
+			op(2, read, 80, znodemodel.Output{Data: "a", Version: 0}, 90),
 		}, false},
 	} {
-		if got := porcupine.CheckOperations(linModel, tc.history); got != tc.ok {
+		if got := porcupine.CheckOperations(znodemodel.Model(linKeys), tc.history); got != tc.ok {
 			t.Errorf("%s: linearizable=%v, want %v", tc.name, got, tc.ok)
 		}
 	}
@@ -261,24 +111,24 @@ func (r *linRecorder) add(op porcupine.Operation) {
 
 // classify maps an operation's error to a model output; definite is false
 // for an error after which the operation may or may not have applied.
-func classify(err error) (out linOutput, fatal error) {
+func classify(err error) (out znodemodel.Output, fatal error) {
 	switch {
 	case err == nil:
-		return linOutput{}, nil
+		return znodemodel.Output{}, nil
 	case errors.Is(err, zk.ErrNoNode):
-		return linOutput{err: "NoNode"}, nil
+		return znodemodel.Output{Err: "NoNode"}, nil
 	case errors.Is(err, zk.ErrNodeExists):
-		return linOutput{err: "NodeExists"}, nil
+		return znodemodel.Output{Err: "NodeExists"}, nil
 	case errors.Is(err, zk.ErrBadVersion):
-		return linOutput{err: "BadVersion"}, nil
+		return znodemodel.Output{Err: "BadVersion"}, nil
 	case errors.Is(err, zk.ErrBadArguments), errors.Is(err, zk.ErrNotEmpty), errors.Is(err, zk.ErrNoAuth),
 		errors.Is(err, zk.ErrInvalidACL), errors.Is(err, zk.ErrRuntimeInconsistency), errors.Is(err, zk.ErrMarshalling),
 		errors.Is(err, zk.ErrDataInconsistency):
-		return linOutput{}, err // the test asked for nothing that could fail so
+		return znodemodel.Output{}, err // the test asked for nothing that could fail so
 	default:
 		// ErrConnectionLoss, context deadlines, ErrClosing, ErrSessionMoved,
 		// ...: the outcome is unknown.
-		return linOutput{unknown: true}, nil
+		return znodemodel.Output{Unknown: true}, nil
 	}
 }
 
@@ -344,38 +194,38 @@ func (s *linSchedule) client(idx int) {
 				return
 			}
 		}
-		in := linInput{key: rng.IntN(linKeys), data: fmt.Sprintf("c%d.%d", idx, seq), version: -1}
+		in := znodemodel.Input{Key: rng.IntN(linKeys), Data: fmt.Sprintf("c%d.%d", idx, seq), Version: -1}
 		switch p := rng.IntN(100); {
 		case p < 35:
-			in.op = linRead
+			in.Op = znodemodel.Read
 		case p < 55:
-			in.op = linCreate
+			in.Op = znodemodel.Create
 		case p < 70:
-			in.op = linSet
+			in.Op = znodemodel.Set
 		case p < 85:
-			in.op = linSet
-			in.version = max(0, seen[in.key]+int32(rng.IntN(3))-1)
+			in.Op = znodemodel.Set
+			in.Version = max(0, seen[in.Key]+int32(rng.IntN(3))-1)
 		default:
-			in.op = linDelete
+			in.Op = znodemodel.Delete
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), linOpTime)
-		path := fmt.Sprintf("/k%d", in.key)
+		path := fmt.Sprintf("/k%d", in.Key)
 		call := s.rec.now()
 		var (
 			err  error
 			data []byte
 			st   *zk.Stat
 		)
-		switch in.op {
-		case linRead:
+		switch in.Op {
+		case znodemodel.Read:
 			if err = conn.Sync(ctx, path); err == nil {
 				data, st, err = conn.Get(ctx, path)
 			}
-		case linCreate:
-			_, err = conn.Create(ctx, path, []byte(in.data), zk.FlagPersistent, open)
-		case linSet:
-			st, err = conn.Set(ctx, path, []byte(in.data), in.version)
-		case linDelete:
+		case znodemodel.Create:
+			_, err = conn.Create(ctx, path, []byte(in.Data), zk.FlagPersistent, open)
+		case znodemodel.Set:
+			st, err = conn.Set(ctx, path, []byte(in.Data), in.Version)
+		case znodemodel.Delete:
 			err = conn.Delete(ctx, path, zk.AnyVersion)
 		}
 		ret := s.rec.now()
@@ -383,12 +233,12 @@ func (s *linSchedule) client(idx int) {
 		out, fatal := classify(err)
 		if fatal != nil {
 			select {
-			case s.fatal <- fmt.Errorf("client %d: %s: %w", idx, describeLinOp(in, linOutput{unknown: true}), fatal):
+			case s.fatal <- fmt.Errorf("client %d: %s: %w", idx, znodemodel.Describe(in, znodemodel.Output{Unknown: true}), fatal):
 			default:
 			}
 			return
 		}
-		if out.unknown {
+		if out.Unknown {
 			s.rec.mu.Lock()
 			s.rec.unknown++
 			if s.rec.errs == nil {
@@ -396,7 +246,7 @@ func (s *linSchedule) client(idx int) {
 			}
 			s.rec.errs[errText(err)]++
 			s.rec.mu.Unlock()
-			if in.op != linRead { // an unanswered read changed nothing: drop it
+			if in.Op != znodemodel.Read { // an unanswered read changed nothing: drop it
 				s.rec.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: -1})
 				id = s.clientID()
 			}
@@ -408,14 +258,14 @@ func (s *linSchedule) client(idx int) {
 			continue
 		}
 		switch {
-		case in.op == linRead && out.err == "":
-			out.data, out.version = string(data), st.Version
-			seen[in.key] = st.Version
-		case in.op == linSet && out.err == "":
-			out.version = st.Version
-			seen[in.key] = st.Version
-		case in.op == linCreate && out.err == "":
-			seen[in.key] = 0
+		case in.Op == znodemodel.Read && out.Err == "":
+			out.Data, out.Version = string(data), st.Version
+			seen[in.Key] = st.Version
+		case in.Op == znodemodel.Set && out.Err == "":
+			out.Version = st.Version
+			seen[in.Key] = st.Version
+		case in.Op == znodemodel.Create && out.Err == "":
+			seen[in.Key] = 0
 		}
 		s.rec.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret})
 	}
@@ -511,7 +361,7 @@ func runLinSchedule(t *testing.T, seed uint64) {
 		}
 	}
 	t1 := time.Now()
-	res, info := porcupine.CheckOperationsVerbose(linModel, history, linCheckFor)
+	res, info := porcupine.CheckOperationsVerbose(znodemodel.Model(linKeys), history, linCheckFor)
 	t.Logf("seed %d: %d nodes, %d clients, %d ops (%d unknown, %v), nemesis %v: %v (setup %v, load %v, check %v)",
 		seed, size, clients, len(history), s.rec.unknown, s.rec.errs, steps, res,
 		setup.Round(time.Millisecond), t1.Sub(t0.Add(setup)).Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
@@ -520,7 +370,7 @@ func runLinSchedule(t *testing.T, seed uint64) {
 		f, err := os.CreateTemp("", fmt.Sprintf("zkraft-lin-%d-*.html", seed))
 		path := "(could not write: " + fmt.Sprint(err) + ")"
 		if err == nil {
-			if err := porcupine.Visualize(linModel, info, f); err == nil {
+			if err := porcupine.Visualize(znodemodel.Model(linKeys), info, f); err == nil {
 				path = f.Name()
 			}
 			f.Close()

@@ -15,6 +15,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/zkraft/zk"
+	"github.com/zkraft/zk/internal/znodemodel"
 )
 
 // The register workload: clients Set, Create, Delete and read a few
@@ -31,159 +32,6 @@ const RegisterRoot = "/reg"
 const regKeys = 3
 
 func regPath(key int) string { return fmt.Sprintf("%s/k%d", RegisterRoot, key) }
-
-type regOpKind uint8
-
-const (
-	regRead regOpKind = iota // Sync, then Get
-	regCreate
-	regSet // version -1 is AnyVersion
-	regDelete
-)
-
-func (o regOpKind) String() string {
-	return [...]string{"read", "create", "set", "delete"}[o]
-}
-
-// regInput is an operation as the model sees it.
-type regInput struct {
-	op      regOpKind
-	key     int
-	data    string
-	version int32 // set: the expected version, -1 for any
-}
-
-// regOutput is what the client saw. unknown: the operation failed with an
-// error after which it may or may not have taken effect.
-type regOutput struct {
-	unknown bool
-	err     string // "", "NoNode", "NodeExists", "BadVersion", or the unknown error
-	data    string // read
-	version int32  // read and set: the node's data version after
-}
-
-// regState is one key's state: the model is partitioned by key.
-type regState struct {
-	exists  bool
-	data    string
-	version int32
-}
-
-func regStep(state, input, output any) (bool, any) {
-	s := state.(regState)
-	in := input.(regInput)
-	out := output.(regOutput)
-	switch in.op {
-	case regRead:
-		if out.err == "NoNode" {
-			return !s.exists, s
-		}
-		return out.err == "" && s.exists && s.data == out.data && s.version == out.version, s
-	case regCreate:
-		next := regState{exists: true, data: in.data}
-		switch {
-		case out.unknown:
-			// Linearized where it took effect, or, if it never did, after
-			// everything else (its return time is the end of the history),
-			// where nobody sees its effect.
-			if !s.exists {
-				return true, next
-			}
-			return true, s
-		case out.err == "":
-			return !s.exists, next
-		case out.err == "NodeExists":
-			return s.exists, s
-		}
-	case regSet:
-		applies := s.exists && (in.version == -1 || in.version == s.version)
-		next := regState{exists: true, data: in.data, version: s.version + 1}
-		switch {
-		case out.unknown:
-			if applies {
-				return true, next
-			}
-			return true, s
-		case out.err == "":
-			return applies && out.version == next.version, next
-		case out.err == "NoNode":
-			return !s.exists, s
-		case out.err == "BadVersion":
-			return s.exists && in.version != -1 && in.version != s.version, s
-		}
-	case regDelete:
-		switch {
-		case out.unknown:
-			if s.exists {
-				return true, regState{}
-			}
-			return true, s
-		case out.err == "":
-			return s.exists, regState{}
-		case out.err == "NoNode":
-			return !s.exists, s
-		}
-	}
-	return false, s
-}
-
-func describeRegOp(input, output any) string {
-	in := input.(regInput)
-	out := output.(regOutput)
-	var args string
-	switch in.op {
-	case regRead, regDelete:
-		args = fmt.Sprintf("k%d", in.key)
-	case regCreate:
-		args = fmt.Sprintf("k%d, %q", in.key, in.data)
-	case regSet:
-		args = fmt.Sprintf("k%d, %q, v=%d", in.key, in.data, in.version)
-	}
-	var res string
-	switch {
-	case out.unknown:
-		res = "unknown (" + out.err + ")"
-	case out.err != "":
-		res = out.err
-	case in.op == regRead:
-		res = fmt.Sprintf("%q v=%d", out.data, out.version)
-	case in.op == regSet:
-		res = fmt.Sprintf("ok v=%d", out.version)
-	default:
-		res = "ok"
-	}
-	return fmt.Sprintf("%v(%s) -> %s", in.op, args, res)
-}
-
-// regModel is ZooKeeper's data model restricted to one znode per key,
-// without children.
-var regModel = porcupine.Model{
-	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-		byKey := make([][]porcupine.Operation, regKeys)
-		for _, op := range history {
-			k := op.Input.(regInput).key
-			byKey[k] = append(byKey[k], op)
-		}
-		var out [][]porcupine.Operation
-		for _, ops := range byKey {
-			if len(ops) > 0 {
-				out = append(out, ops)
-			}
-		}
-		return out
-	},
-	Init:              func() any { return regState{} },
-	Step:              regStep,
-	Equal:             func(a, b any) bool { return a.(regState) == b.(regState) },
-	DescribeOperation: describeRegOp,
-	DescribeState: func(state any) string {
-		s := state.(regState)
-		if !s.exists {
-			return "absent"
-		}
-		return fmt.Sprintf("%q v=%d", s.data, s.version)
-	},
-}
 
 // WriteKind is what a write did to a znode, as a watch reports it.
 type WriteKind uint8
@@ -293,12 +141,12 @@ func (w *RegisterWorkload) client(ctx context.Context, i int) {
 		data := fmt.Sprintf("c%d-%d", i, n)
 		opCtx, cancel := context.WithTimeout(ctx, w.env.OpTimeout)
 		call := w.env.Now()
-		var in regInput
-		var out regOutput
+		var in znodemodel.Input
+		var out znodemodel.Output
 		ok := true // the op goes into the history
 		switch r := rng.IntN(100); {
 		case r < 30:
-			in = regInput{op: regRead, key: key}
+			in = znodemodel.Input{Op: znodemodel.Read, Key: key}
 			// The root always exists: Sync's path does not matter.
 			err := conn.Sync(opCtx, RegisterRoot)
 			if err == nil {
@@ -306,7 +154,7 @@ func (w *RegisterWorkload) client(ctx context.Context, i int) {
 				var st *zk.Stat
 				got, st, err = conn.Get(opCtx, path)
 				if err == nil {
-					out = regOutput{data: string(got), version: st.Version}
+					out = znodemodel.Output{Data: string(got), Version: st.Version}
 					w.checkSeen(seen, key, st.Mzxid, "Sync+Get")
 				}
 			}
@@ -314,7 +162,7 @@ func (w *RegisterWorkload) client(ctx context.Context, i int) {
 			// A read that failed tells nothing.
 			ok = !unknown
 			if code == "NoNode" {
-				out.err = code
+				out.Err = code
 			}
 		case r < 45:
 			// A plain Get: only checked against the session's own view.
@@ -338,35 +186,35 @@ func (w *RegisterWorkload) client(ctx context.Context, i int) {
 				}
 				call = w.env.Now()
 			}
-			in = regInput{op: regSet, key: key, data: data, version: version}
+			in = znodemodel.Input{Op: znodemodel.Set, Key: key, Data: data, Version: version}
 			st, err := conn.Set(opCtx, path, []byte(data), version)
-			out.err, out.unknown = errCode(err)
+			out.Err, out.Unknown = errCode(err)
 			var z int64
 			if err == nil {
-				out.version = st.Version
+				out.Version = st.Version
 				z = st.Mzxid
 				w.checkSeen(seen, key, st.Mzxid, "Set")
 			}
-			if err == nil || out.unknown {
+			if err == nil || out.Unknown {
 				w.noteWrite(path, WriteSet, z)
 			}
 		case r < 86:
-			in = regInput{op: regCreate, key: key, data: data}
+			in = znodemodel.Input{Op: znodemodel.Create, Key: key, Data: data}
 			_, st, err := conn.CreateStat(opCtx, path, []byte(data), zk.FlagPersistent, zk.WorldACL(zk.PermAll))
-			out.err, out.unknown = errCode(err)
+			out.Err, out.Unknown = errCode(err)
 			var z int64
 			if err == nil {
 				z = st.Czxid
 				w.checkSeen(seen, key, st.Mzxid, "Create")
 			}
-			if err == nil || out.unknown {
+			if err == nil || out.Unknown {
 				w.noteWrite(path, WriteCreate, z)
 			}
 		default:
-			in = regInput{op: regDelete, key: key}
+			in = znodemodel.Input{Op: znodemodel.Delete, Key: key}
 			err := conn.Delete(opCtx, path, zk.AnyVersion)
-			out.err, out.unknown = errCode(err)
-			if err == nil || out.unknown {
+			out.Err, out.Unknown = errCode(err)
+			if err == nil || out.Unknown {
 				w.noteWrite(path, WriteDelete, 0)
 			}
 		}
@@ -375,14 +223,14 @@ func (w *RegisterWorkload) client(ctx context.Context, i int) {
 		if !ok {
 			continue
 		}
-		if out.unknown {
+		if out.Unknown {
 			ret = math.MaxInt64
 		}
 		w.record(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret})
-		if out.unknown {
+		if out.Unknown {
 			id = w.newClientID()
 			w.mu.Lock()
-			w.unknownWhy[out.err]++
+			w.unknownWhy[out.Err]++
 			w.mu.Unlock()
 			// A Conn without a server fails at once: do not spin, which
 			// would fill the history with open operations. If the
@@ -440,14 +288,14 @@ func (w *RegisterWorkload) FinalReads(ctx context.Context) error {
 				if unknown {
 					return err
 				}
-				out := regOutput{err: code}
+				out := znodemodel.Output{Err: code}
 				v := view{err: code}
 				if err == nil {
-					out.data, out.version = string(got), st.Version
+					out.Data, out.Version = string(got), st.Version
 					v.data, v.mzxid = string(got), st.Mzxid
 				}
 				views = append(views, v)
-				ops = append(ops, porcupine.Operation{ClientId: id, Input: regInput{op: regRead, key: k}, Call: call, Output: out, Return: w.env.Now()})
+				ops = append(ops, porcupine.Operation{ClientId: id, Input: znodemodel.Input{Op: znodemodel.Read, Key: k}, Call: call, Output: out, Return: w.env.Now()})
 			}
 			for _, op := range ops {
 				w.record(op)
@@ -498,7 +346,7 @@ func (w *RegisterWorkload) Check(dir string, budget time.Duration) (RegisterResu
 	res := RegisterResult{Ops: len(history), PlainGets: w.plain}
 	w.mu.Unlock()
 	for _, op := range history {
-		if op.Output.(regOutput).unknown {
+		if op.Output.(znodemodel.Output).Unknown {
 			res.Unknown++
 		}
 	}
@@ -508,7 +356,7 @@ func (w *RegisterWorkload) Check(dir string, budget time.Duration) (RegisterResu
 	}
 	w.mu.Unlock()
 	fails := w.fails.List()
-	result, info := porcupine.CheckOperationsVerbose(regModel, history, budget)
+	result, info := porcupine.CheckOperationsVerbose(znodemodel.Model(regKeys), history, budget)
 	switch result {
 	case porcupine.Ok:
 		return res, fails
@@ -519,7 +367,7 @@ func (w *RegisterWorkload) Check(dir string, budget time.Duration) (RegisterResu
 	}
 	res.Visualization = filepath.Join(dir, "register-porcupine.html")
 	if err := os.MkdirAll(dir, 0o755); err == nil {
-		if err := porcupine.VisualizePath(regModel, info, res.Visualization); err != nil {
+		if err := porcupine.VisualizePath(znodemodel.Model(regKeys), info, res.Visualization); err != nil {
 			res.Visualization = "(not written: " + err.Error() + ")"
 		}
 	}
@@ -541,7 +389,7 @@ func excerpt(info porcupine.LinearizationInfo) string {
 		}
 		fmt.Fprintf(&b, "partition %d: longest linearizable prefix (%d ops), last 10:\n", i, len(longest))
 		for _, op := range longest[max(0, len(longest)-10):] {
-			fmt.Fprintf(&b, "  client %d [%v, %v] %s\n", op.ClientId, time.Duration(op.Call), retString(op.Return), describeRegOp(op.Input, op.Output))
+			fmt.Fprintf(&b, "  client %d [%v, %v] %s\n", op.ClientId, time.Duration(op.Call), retString(op.Return), znodemodel.Describe(op.Input, op.Output))
 		}
 	}
 	return b.String()
