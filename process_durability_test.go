@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -102,20 +101,8 @@ func (pc *procCluster) checkDurable(w *procWrites) {
 // at once. A write whose reply did not come back may be present or
 // absent, but the same on every node.
 func TestProcessDurability(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes and kills them: not in -short")
-	}
-	if os.Getenv(procEnvID) != "" {
-		t.Skip("running as a child")
-	}
 	start := time.Now()
-	pc := newProcCluster(t, 3)
-	for i := range 3 {
-		pc.start(i)
-	}
-	for i := range 3 {
-		pc.ready(i)
-	}
+	pc := startedProcCluster(t, 3)
 	pc.must(pc.waitLeader(""), "create /proc root")
 	w := &procWrites{acked: map[string]string{}, unknown: map[string]string{}}
 	kills := 0

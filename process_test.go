@@ -577,26 +577,34 @@ func procParseChildren(out string) map[string]string {
 	return m
 }
 
-// TestProcessKillRestart runs a three-node ensemble as three OS processes
-// on loopback TCP. It SIGKILLs a follower, writes on, restarts it from the
-// same Dir and checks it caught up; then it does the same to the leader,
-// with a writer running through a follower as the leader dies; at the end
-// every node has every acknowledged write and all nodes agree.
-func TestProcessKillRestart(t *testing.T) {
+// startedProcCluster starts n nodes as processes and waits until each
+// serves; tests that use it do not run in -short or in a child.
+func startedProcCluster(t *testing.T, n int) *procCluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts processes and kills them: not in -short")
 	}
 	if os.Getenv(procEnvID) != "" {
 		t.Skip("running as a child")
 	}
-	start := time.Now()
-	pc := newProcCluster(t, 3)
-	for i := range 3 {
+	pc := newProcCluster(t, n)
+	for i := range n {
 		pc.start(i)
 	}
-	for i := range 3 {
+	for i := range n {
 		pc.ready(i)
 	}
+	return pc
+}
+
+// TestProcessKillRestart runs a three-node ensemble as three OS processes
+// on loopback TCP. It SIGKILLs a follower, writes on, restarts it from the
+// same Dir and checks it caught up; then it does the same to the leader,
+// with a writer running through a follower as the leader dies; at the end
+// every node has every acknowledged write and all nodes agree.
+func TestProcessKillRestart(t *testing.T) {
+	start := time.Now()
+	pc := startedProcCluster(t, 3)
 	w := &procWrites{acked: map[string]string{}, unknown: map[string]string{}}
 
 	// Phase 1: kill a follower.

@@ -128,16 +128,7 @@ rss_kib() {
   done
   echo "$total"
 }
-rss_mib() {
-  local total=0
-  for p in "${sys_pids[@]}"; do
-    for q in $p $(pgrep -P "$p" || true); do
-      kb=$(awk '/VmRSS/{print $2}' "/proc/$q/status" 2>/dev/null || echo 0)
-      total=$((total + ${kb:-0}))
-    done
-  done
-  echo $((total / 1024))
-}
+rss_mib() { echo $(( $(rss_kib) / 1024 )); }
 
 stop() {
   for p in "${sys_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; pkill -TERM -P "$p" 2>/dev/null || true; done
