@@ -327,7 +327,7 @@ func (w *tlogWriter) Write(p []byte) (int, error) {
 
 // openCorrupt opens a standalone node on dir and returns it or Open's
 // error.
-func openCorrupt(t *testing.T, dir string, trailing uint64, log *logBuffer) (*zk.Node, error) {
+func openCorrupt(t *testing.T, dir string, trailing uint64, log *procBuffer) (*zk.Node, error) {
 	ctx, cancel := context.WithTimeout(t.Context(), faultWait)
 	defer cancel()
 	return zk.Open(ctx, zk.Config{Dir: dir, TrailingLogs: trailing, Logger: hclog.New(&hclog.LoggerOptions{Name: "zk", Level: hclog.Warn, Output: log})})
@@ -429,7 +429,7 @@ func TestOpenRefusesCorruptState(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := corruptDir(t, zk.LogStoreWAL, tc.trailing, tc.snapshots, writes)
 			tc.mangle(dir)
-			log := &logBuffer{}
+			log := &procBuffer{}
 			n, err := openCorrupt(t, dir, tc.trailing, log)
 			if tc.want != nil {
 				if err == nil {
@@ -488,7 +488,7 @@ func TestWALTailDamage(t *testing.T) {
 				if err := os.WriteFile(m[0], b, 0o600); err != nil {
 					t.Fatal(err)
 				}
-				n, err := openCorrupt(t, dir, 10240, &logBuffer{})
+				n, err := openCorrupt(t, dir, 10240, &procBuffer{})
 				if err != nil {
 					// A flipped byte inside an entry fails its checksum.
 					if !errors.Is(err, zk.ErrCorruptLog) || !strings.Contains(err.Error(), "move the node's data dir aside") {

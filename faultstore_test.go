@@ -1,7 +1,6 @@
 package zk_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -140,25 +139,6 @@ func (f *faultStable) SetUint64(k []byte, v uint64) error {
 	return f.StableStore.SetUint64(k, v)
 }
 
-// logBuffer collects a node's log lines, for tests that check what the
-// node told its operator.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // faultCluster is an in-process ensemble on a MemNetwork whose nodes keep
 // their raft state in memory behind faultLog and faultStable wrappers, on
 // the real clock (the stores stall and fail in real time).
@@ -169,7 +149,7 @@ type faultCluster struct {
 	logs   []*faultLog
 	stable []*faultStable
 	stores []*zk.Stores
-	out    []*logBuffer
+	out    []*procBuffer
 	// trailing is the nodes' TrailingLogs, 0 for the default: set it
 	// before a restart to make a node catch up by snapshot.
 	trailing uint64
@@ -197,7 +177,7 @@ func newFaultCluster(t *testing.T, size int) *faultCluster {
 		fl, fs := &faultLog{LogStore: mem}, &faultStable{StableStore: mem}
 		c.logs, c.stable = append(c.logs, fl), append(c.stable, fs)
 		c.stores = append(c.stores, &zk.Stores{Log: fl, Stable: fs, Snapshots: raft.NewInmemSnapshotStore()})
-		c.out = append(c.out, &logBuffer{})
+		c.out = append(c.out, &procBuffer{})
 	}
 	t.Cleanup(func() {
 		for i := range size {

@@ -183,8 +183,8 @@ func procServe(node *zk.Node, conn *zk.Conn, line string) string {
 	}
 }
 
-// procBuffer is a bytes.Buffer safe for the exec package's copying
-// goroutine and the test to use at once.
+// procBuffer is a bytes.Buffer safe for several goroutines at once: a
+// child's output copied by the exec package, a node's logger.
 type procBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

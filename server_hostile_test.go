@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -945,7 +944,7 @@ func TestServerHostileNonReader(t *testing.T) {
 // bystander, whose own watch fires meanwhile, goes on.
 func TestServerHostileNotificationFlood(t *testing.T) {
 	const queued = 64 << 10
-	var logs syncBuffer
+	var logs procBuffer
 	logger := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})
 	n := hostileNode(t, zk.Config{MaxQueuedBytes: queued, TickTime: time.Second, Logger: logger})
 	b := newBystander(t, n.ClientAddr())
@@ -995,23 +994,4 @@ func TestServerHostileNotificationFlood(t *testing.T) {
 		t.Errorf("heap grew by %d MiB", grown>>20)
 	}
 	b.check()
-}
-
-// syncBuffer is a bytes.Buffer for a logger that writes from many
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
