@@ -295,12 +295,27 @@ func (n *Node) waitApplied(ctx context.Context, zxid int64) error {
 
 // readIndex returns a zxid that covers every txn the leader had committed
 // when it was called, once a quorum has confirmed the leader still leads.
+// Asking twice changes nothing, so a call lost with its connection is
+// asked again: a node starting up amid a flaky network must not give up
+// (the chaos harness saw a restarted node exit on one lost call).
 func (n *Node) readIndex(ctx context.Context) (int64, error) {
-	reply, err := n.callLeader(ctx, callReadIndex, nil, func(ctx context.Context) ([]byte, error) {
-		return n.leaderReadIndex(ctx)
-	})
-	if err != nil {
-		return 0, err
+	var reply []byte
+	for {
+		wake := n.leaderWakeCh()
+		var err error
+		reply, err = n.callLeader(ctx, callReadIndex, nil, func(ctx context.Context) ([]byte, error) {
+			return n.leaderReadIndex(ctx)
+		})
+		if errors.Is(err, ErrConnectionLoss) && ctx.Err() == nil {
+			if err := n.pause(ctx, wake); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		break
 	}
 	z, k := binary.Varint(reply)
 	if k <= 0 {
