@@ -641,12 +641,12 @@ func (n *Node) startRaft(networked bool) error {
 // newNetworkTransport returns a raft transport over the peer port. Raft
 // closes it when it shuts down; the peer port stays open.
 func (n *Node) newNetworkTransport() raft.Transport {
-	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	return pipelineTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  n.peers.StreamLayer(),
 		MaxPool: 4,
 		Timeout: 10 * time.Second,
 		Logger:  n.raftLogger("raft-net"),
-	})
+	})}
 }
 
 // bootstrapConfig returns the configuration a new node bootstraps: Peers,
@@ -1105,10 +1105,9 @@ func (n *Node) Close() error {
 			select {
 			case <-done:
 			case <-time.After(2 * n.cfg.ElectionTimeout):
-				// Raft's replication to a peer that stopped answering with
-				// its pipeline full waits for replies that never come, and
-				// holds raft's shutdown with it: closing the peer
-				// connections ends that wait.
+				// Raft's RPCs to a peer that stopped answering wait out
+				// the transport's 10 s timeout and hold raft's shutdown
+				// with them: closing the peer connections ends the wait.
 				n.log.Warn("raft is slow to stop; closing the peer connections")
 				n.closeTransport()
 				<-done
@@ -1120,7 +1119,7 @@ func (n *Node) Close() error {
 		if err := n.closeStores(); err != nil && n.closeErr == nil {
 			n.closeErr = err
 		}
-		if nt, ok := n.trans.(*raft.NetworkTransport); ok {
+		if nt, ok := n.trans.(interface{ CloseStreams() }); ok {
 			nt.CloseStreams()
 		}
 		if c, ok := n.trans.(interface{ Close() error }); ok {
