@@ -666,7 +666,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		// Raft restarted under a live FSM that is already past this snapshot.
 		return nil
 	}
-	old := f.sessions
+	old, oldTree := f.sessions, f.tree
 	f.tree = t
 	f.sessions = make(map[int64]*sessionInfo, len(s.sessions))
 	for _, ss := range s.sessions {
@@ -676,6 +676,11 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.term, f.counter, f.index = s.term, s.counter, s.index
 	f.applied.Store(f.index)
 	f.zxid.Store(f.lastZxid())
+	if f.watches.watching() {
+		for _, c := range restoreChanges(oldTree, t) {
+			f.watches.trigger(&c.change, c.zxid)
+		}
+	}
 	f.watches.resetLog(f.lastZxid())
 	f.wakeAll()
 	if f.listener != nil {

@@ -394,6 +394,13 @@ func (m *watchManager) record(c *change, zxid int64) {
 	m.size++
 }
 
+// watching reports whether any watch is registered.
+func (m *watchManager) watching() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.count > 0
+}
+
 // resetLog forgets the recent changes: the state jumped to zxid (a
 // snapshot was restored), so nothing before it can be replayed.
 func (m *watchManager) resetLog(zxid int64) {

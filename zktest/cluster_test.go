@@ -368,3 +368,92 @@ func TestCatchUpFromSnapshot(t *testing.T) {
 		t.Fatalf("restarted node sees %v, %v", kids, err)
 	}
 }
+
+// TestWatchesFireOnSnapshotInstall: a follower cut off while the others
+// move on and compact their logs catches up by installing a snapshot; the
+// watches its sessions hold fire for every change the snapshot brought,
+// as if it had applied the entries one by one.
+func TestWatchesFireOnSnapshotInstall(t *testing.T) {
+	c := zktest.NewCluster(t, 3, zktest.Configure(func(_ int, cfg *zk.Config) { cfg.TrailingLogs = 1 }))
+	ctx := ctxT(t)
+	lead := c.Connect(t, c.LeaderIndex())
+	for _, p := range []string{"/a", "/c", "/d", "/r"} {
+		if _, err := lead.Create(ctx, p, []byte("v0"), zk.FlagPersistent, open); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := follower(c)
+	conn := c.Connect(t, f)
+	if err := conn.Sync(ctx, "/"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, dataW, err := conn.GetW(ctx, "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, existW, err := conn.ExistsW(ctx, "/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, childW, err := conn.ChildrenW(ctx, "/c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, goneW, err := conn.GetW(ctx, "/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recW, err := conn.AddWatch(ctx, "/r", zk.AddWatchModePersistentRecursive)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var others []int
+	for i := range c.Size() {
+		if i != f {
+			others = append(others, i)
+		}
+	}
+	c.Partition([]int{f}, others)
+	lead = c.Connect(t, c.LeaderIndex())
+	steps := []func() error{
+		func() error { _, err := lead.Set(ctx, "/a", []byte("v1"), -1); return err },
+		func() error { _, err := lead.Create(ctx, "/b", nil, zk.FlagPersistent, open); return err },
+		func() error { _, err := lead.Create(ctx, "/c/x", nil, zk.FlagPersistent, open); return err },
+		func() error { return lead.Delete(ctx, "/d", -1) },
+		func() error { _, err := lead.Create(ctx, "/r/x", nil, zk.FlagPersistent, open); return err },
+		func() error { _, err := lead.Create(ctx, "/r/x/y", nil, zk.FlagPersistent, open); return err },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// With TrailingLogs 1 the leader keeps none of the entries the
+	// follower missed: it can only catch up from the snapshot.
+	if err := c.Leader().Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	c.Heal()
+
+	want := func(ch <-chan zk.Event, typ zk.EventType, path string) {
+		t.Helper()
+		select {
+		case ev := <-ch:
+			if ev.Type != typ || ev.Path != path {
+				t.Fatalf("got %v on %s, want %v on %s", ev.Type, ev.Path, typ, path)
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %v on %s after the snapshot was installed", typ, path)
+		}
+	}
+	want(dataW, zk.EventNodeDataChanged, "/a")
+	want(existW, zk.EventNodeCreated, "/b")
+	want(childW, zk.EventNodeChildrenChanged, "/c")
+	want(goneW, zk.EventNodeDeleted, "/d")
+	want(recW, zk.EventNodeCreated, "/r/x")
+	want(recW, zk.EventNodeCreated, "/r/x/y")
+	if got, _, err := conn.Get(ctx, "/a"); err != nil || string(got) != "v1" {
+		t.Fatalf("follower reads /a = %q, %v after the events", got, err)
+	}
+}
