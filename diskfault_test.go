@@ -558,3 +558,69 @@ func TestRestartAfterInstallSnapshot(t *testing.T) {
 	}
 	c.checkNode(victim, w)
 }
+
+// TestStableWriteFails: a node whose disk refuses to keep raft's term
+// (hashicorp/raft panics on that, in a goroutine of its own, which would
+// take the whole program down) is cut off from its peers and waits; the
+// others go on taking writes; when its disk accepts writes again it
+// rejoins and catches up. Closed while the write still fails, it closes
+// cleanly, and reopened on a healed disk catches up as well.
+func TestStableWriteFails(t *testing.T) {
+	for _, how := range []string{"disk heals", "closed while failing"} {
+		t.Run(how, func(t *testing.T) {
+			c := newFaultCluster(t, 3)
+			victim := c.leader() // deposed, it must take the new term
+			rest := others(3, victim)
+			conns := []*zk.Conn{c.connect(rest[0]), c.connect(rest[1])}
+			ctx, cancel := writeCtx(t)
+			if _, err := conns[0].Create(ctx, "/d", nil, zk.FlagPersistent, zk.WorldACL(zk.PermAll)); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			c.stable[victim].failWith(errDiskFull)
+			c.net.Isolate(c.peers[victim].Addr)
+			c.leader(rest...)
+			w := newWriteLog()
+			stop := make(chan struct{})
+			wg := writers(t, w, conns, "w", 2*time.Second, stop)
+			waitAcked(t, w, 20)
+			// Reconnected, the victim hears of the new term and cannot
+			// keep it.
+			c.net.Heal()
+			deadline := time.Now().Add(faultWait)
+			for c.stable[victim].failed.Load() == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the victim never tried to write its new term: the test injected nothing")
+				}
+				time.Sleep(5 * time.Millisecond) // polling the fault store's counter, bounded by the deadline
+			}
+			before, _ := w.counts()
+			waitAcked(t, w, before+30)
+			close(stop)
+			wg.Wait()
+			if out := c.out[victim].String(); !strings.Contains(out, "raft stable store write failed") || !strings.Contains(out, "no space left on device") {
+				t.Fatalf("node %s did not log its failing disk; its log:\n%s", c.peers[victim].ID, out)
+			}
+			if st := c.node(victim).Stats(); st.Role == zk.RoleLeader || st.LastZxid >= c.node(c.leader(rest...)).LastZxid() {
+				t.Fatalf("the victim leads or kept up with its term unwritten: %+v", st)
+			}
+
+			if how == "disk heals" {
+				c.stable[victim].failWith(nil)
+			} else {
+				c.close(victim)
+				c.stable[victim].failWith(nil)
+				if err := c.open(victim); err != nil {
+					t.Fatalf("reopening the victim: %v", err)
+				}
+			}
+			for i := range 3 {
+				c.checkNode(i, w)
+			}
+			c.checkAgree("/d")
+			acked, unknown := w.counts()
+			t.Logf("%d term/vote writes refused; %d writes acknowledged without the victim and found on every node after, %d of unknown outcome",
+				c.stable[victim].failed.Load(), acked, unknown)
+		})
+	}
+}

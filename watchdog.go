@@ -45,11 +45,13 @@ import (
 // snapshot goroutine; the oldest write in flight is the one that matters.
 type stallWatch struct {
 	raft.LogStore
-	log      hclog.Logger
-	failing  atomic.Bool // the last write failed
-	mu       sync.Mutex
-	inflight int       // writes in flight; guarded by mu
-	since    time.Time // start of the oldest write in flight; guarded by mu
+	log     hclog.Logger
+	failing atomic.Bool // the last write failed
+	// abandoned, once set, refuses every write (see stableGuard).
+	abandoned *atomic.Bool
+	mu        sync.Mutex
+	inflight  int       // writes in flight; guarded by mu
+	since     time.Time // start of the oldest write in flight; guarded by mu
 }
 
 func (s *stallWatch) begin() {
@@ -93,16 +95,25 @@ func (s *stallWatch) IsMonotonic() bool {
 }
 
 func (s *stallWatch) StoreLog(l *raft.Log) error {
+	if s.abandoned != nil && s.abandoned.Load() {
+		return errAbandoned
+	}
 	s.begin()
 	return s.end(s.LogStore.StoreLog(l))
 }
 
 func (s *stallWatch) StoreLogs(ls []*raft.Log) error {
+	if s.abandoned != nil && s.abandoned.Load() {
+		return errAbandoned
+	}
 	s.begin()
 	return s.end(s.LogStore.StoreLogs(ls))
 }
 
 func (s *stallWatch) DeleteRange(lo, hi uint64) error {
+	if s.abandoned != nil && s.abandoned.Load() {
+		return errAbandoned
+	}
 	s.begin()
 	return s.end(s.LogStore.DeleteRange(lo, hi))
 }
@@ -125,7 +136,7 @@ func (n *Node) watchDisk(w *stallWatch, bound time.Duration) {
 		select {
 		case <-n.closing:
 			if isolated {
-				n.peers.Isolate(false)
+				n.holdIsolation(false)
 			}
 			return
 		case <-t.C:
@@ -138,7 +149,7 @@ func (n *Node) watchDisk(w *stallWatch, bound time.Duration) {
 			case lead && !isolated:
 				n.log.Error("raft log write blocked while leading: cutting this node off from its peers so that they elect another leader; it rejoins as a follower once its disk answers",
 					"blocked", d.Round(time.Millisecond), "bound", bound)
-				n.peers.Isolate(true)
+				n.holdIsolation(true)
 				isolated, logged, began = true, true, time.Now()
 			case !logged:
 				n.log.Warn("raft log write blocked: this node is behind until its disk answers", "blocked", d.Round(time.Millisecond), "bound", bound, "leader", lead)
@@ -157,7 +168,7 @@ func (n *Node) watchDisk(w *stallWatch, bound time.Duration) {
 		if isolated {
 			n.log.Warn("disk answering again: reconnecting to the peers",
 				"stalled", stalled.Round(time.Millisecond), "cut off for", time.Since(began).Round(time.Millisecond), "role", n.r().State().String())
-			n.peers.Isolate(false)
+			n.holdIsolation(false)
 			isolated, logged, stalled = false, false, 0
 		}
 	}

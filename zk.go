@@ -360,7 +360,8 @@ type Node struct {
 
 	raftPtr    atomic.Pointer[raft.Raft] // replaced only by rollTerm
 	logs       raft.LogStore
-	stable     raft.StableStore
+	stable     raft.StableStore // the stable store as opened, for zkraft's own keys
+	raftStable *stableGuard     // the stable store as raft sees it
 	snaps      raft.SnapshotStore
 	fsm        *fsm
 	watches    *watchManager
@@ -368,9 +369,14 @@ type Node struct {
 	trans      raft.Transport
 	peers      *peer.Transport // nil for a standalone in-process node
 	stall      *stallWatch     // times the writes to logs, for watchDisk
-	diskStores io.Closer       // the log and stable stores Open opened in Dir
-	observer   *raft.Observer
-	observeCh  chan raft.Observation
+	// isolationHolds counts the reasons the node is cut off from its
+	// peers (see holdIsolation); guarded by isolationMu.
+	isolationMu     sync.Mutex
+	isolationHolds  int
+	stableAbandoned atomic.Bool // a stable store write was abandoned at Close (see stableGuard)
+	diskStores      io.Closer   // the log and stable stores Open opened in Dir
+	observer        *raft.Observer
+	observeCh       chan raft.Observation
 
 	// proposals: submitters hold applyMu for reading while they hand a
 	// future to raft and queue it on pending; Close and rollTerm hold it
@@ -559,10 +565,14 @@ func (n *Node) startRaft(networked bool) error {
 		mem := raft.NewInmemStore()
 		logs, stable, snaps = mem, mem, raft.NewInmemSnapshotStore()
 	}
+	if err := probeStable(stable); err != nil {
+		return err
+	}
 	logs = newsLog{LogStore: logs, stored: n.news.stored}
-	n.stall = &stallWatch{LogStore: logs, log: n.log}
+	n.stall = &stallWatch{LogStore: logs, log: n.log, abandoned: &n.stableAbandoned}
 	logs = n.stall
 	n.logs, n.stable, n.snaps = logs, stable, snaps
+	n.raftStable = &stableGuard{StableStore: stable, log: n.log, isolate: n.holdIsolation, closing: n.closing, abandoned: &n.stableAbandoned}
 	if networked {
 		netw := n.cfg.Network
 		if netw == nil {
@@ -614,7 +624,7 @@ func (n *Node) startRaft(networked bool) error {
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, stable, snaps, trans)
+	r, err := raft.NewRaft(rc, n.fsm, logs, n.raftStable, snaps, trans)
 	if err != nil {
 		if cerr := corruptSnapshot(snaps); cerr != nil {
 			return fmt.Errorf("zk: starting raft: %w", cerr)
@@ -635,6 +645,7 @@ func (n *Node) startRaft(networked bool) error {
 			return fmt.Errorf("zk: bootstrap: %w", err)
 		}
 	}
+	n.raftStable.armed.Store(true)
 	return nil
 }
 
@@ -901,7 +912,7 @@ func (n *Node) rollTermIfNeeded() error {
 	if n.peers != nil {
 		n.trans = n.newNetworkTransport()
 	}
-	nr, err := raft.NewRaft(n.raftConfig(), n.fsm, n.logs, n.stable, n.snaps, n.trans)
+	nr, err := raft.NewRaft(n.raftConfig(), n.fsm, n.logs, n.raftStable, n.snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("zk: restarting raft for a new term: %w", err)
 	}
