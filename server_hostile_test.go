@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -150,6 +151,11 @@ func isClosed(err error) bool {
 // outcome reads what the server does next — a reply, or a close — and,
 // after a reply, whether the connection stays open (a ping answered) or
 // closes. It is what the table compares.
+// zkSecondConnect is what ZooKeeper does with a second ConnectRequest:
+// it answers -6 and closes the connection from another thread, so a ping
+// sent at once is sometimes answered first.
+const zkSecondConnect = "error -6, then closed | error -6, stays open"
+
 func (h *hostileConn) outcome() string {
 	h.t.Helper()
 	rh, b, err := h.reply()
@@ -327,12 +333,12 @@ func hostileCases() []hostileCase {
 		{"opcode -10 (createSession) with a timeout", "error -6, then closed", "a ConnectResponse, stays open", frameAfterConnect(append(hostileRequest(1, jute.OpCreateSession, nil), 0, 0, 0x27, 0x10))},
 		{"opcode 13 (check) without a body", "error -6, then closed", "error -5, stays open", frameAfterConnect(hostileRequest(1, jute.OpCheck, nil))},
 		{"auth with an unknown scheme", "error -115, then closed", "", frameAfterConnect(hostileRequest(-4, jute.OpAuth, &jute.AuthPacket{Scheme: "nosuch", Auth: []byte("x")}))},
-		{"a second ConnectRequest", "error -6, then closed", "", func(e *hostileEnv) string {
+		{"a second ConnectRequest", "error -6, then closed", zkSecondConnect, func(e *hostileEnv) string {
 			h := e.connected()
 			h.frame(jute.Marshal(&jute.ConnectRequest{TimeOut: 10000, Passwd: make([]byte, 16), HasReadOnly: true}))
 			return h.outcome()
 		}},
-		{"a second ConnectRequest that resumes the session", "error -6, then closed", "", func(e *hostileEnv) string {
+		{"a second ConnectRequest that resumes the session", "error -6, then closed", zkSecondConnect, func(e *hostileEnv) string {
 			h := e.dial()
 			resp := h.connect(jute.ConnectRequest{})
 			h.frame(jute.Marshal(&jute.ConnectRequest{LastZxidSeen: 1, TimeOut: 10000, SessionID: resp.SessionID, Passwd: resp.Passwd, HasReadOnly: true}))
@@ -629,7 +635,7 @@ func TestServerHostileInput(t *testing.T) {
 		if c.zookeeper != "" {
 			wantZK = c.zookeeper
 		}
-		if len(targets) > 1 && got[1][c.name] != wantZK {
+		if len(targets) > 1 && !slices.Contains(strings.Split(wantZK, " | "), got[1][c.name]) {
 			t.Errorf("%s: ZooKeeper's outcome is not the expected %q: %s", c.name, wantZK, strings.Join(line, " | "))
 		}
 	}
