@@ -45,7 +45,7 @@ func TestChaos(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Logf("%s\nreproduce with: %s", sched, repro)
 			cfg := Config{Nodes: nodes, Schedule: sched, Quiet: 5 * time.Second, Tick: tick,
-				Register: 4, Lockers: 3, Queuers: 2, Watchers: 2, Reproduce: repro, Strict: *flagStrict}
+				Register: 4, Lockers: 3, Queuers: 2, Watchers: 2, Reproduce: repro}
 			if nodes >= 5 {
 				cfg.Register, cfg.Lockers, cfg.Queuers, cfg.Watchers = 6, 4, 3, 3
 			}

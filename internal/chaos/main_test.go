@@ -12,12 +12,11 @@ import (
 )
 
 var (
-	flagSeed   = flag.Uint64("chaos.seed", 0, "run only the TestChaos schedule with this seed (0: random seeds)")
-	flagLong   = flag.Bool("chaos.long", os.Getenv("ZKRAFT_CHAOS_LONG") == "1", "long chaos runs: 5-node clusters, many schedules (also ZKRAFT_CHAOS_LONG=1)")
-	flagRuns   = flag.Int("chaos.runs", 0, "number of schedules TestChaos runs (0: 1, or 10 with -chaos.long)")
-	flagNodes  = flag.Int("chaos.nodes", 0, "nodes per cluster (0: 3, or 5 with -chaos.long)")
-	flagStrict = flag.Bool("chaos.strict", false, "fail on watch events replayed to a session that moved to a node behind it (a known zkraft bug) instead of logging them")
-	flagFor    = flag.Duration("chaos.for", 0, "how long each schedule injects faults (0: 35s, or 3m with -chaos.long)")
+	flagSeed  = flag.Uint64("chaos.seed", 0, "run only the TestChaos schedule with this seed (0: random seeds)")
+	flagLong  = flag.Bool("chaos.long", os.Getenv("ZKRAFT_CHAOS_LONG") == "1", "long chaos runs: 5-node clusters, many schedules (also ZKRAFT_CHAOS_LONG=1)")
+	flagRuns  = flag.Int("chaos.runs", 0, "number of schedules TestChaos runs (0: 1, or 10 with -chaos.long)")
+	flagNodes = flag.Int("chaos.nodes", 0, "nodes per cluster (0: 3, or 5 with -chaos.long)")
+	flagFor   = flag.Duration("chaos.for", 0, "how long each schedule injects faults (0: 35s, or 3m with -chaos.long)")
 )
 
 // binDir holds the zkraft binary, built once per test run.

@@ -314,11 +314,6 @@ type WatchResult struct {
 	// Gaps is the number of runs of missed events, each explained by a
 	// reconnection, and Disconnects the number of reconnections.
 	Gaps, Disconnects int
-	// Replayed counts events older than one the session had already got,
-	// after it moved to a node that was behind: zkraft's known bug (see
-	// Strict). Replays lists the first of them.
-	Replayed int
-	Replays  []string
 }
 
 // gap is an open interval of zxids in which a watcher missed events.
@@ -344,12 +339,10 @@ func inGaps(gs []gap, z int64) bool {
 // for each time its connection was lost; more gaps than reconnections
 // are a failure, and so is any missed write outside a gap's bounds.
 //
-// Unless strict, events older than one the session already had, which a
-// session gets when it moves to a node that is behind (zkraft's wire
-// setWatches neither waits for the node to catch up nor knows the zxid
-// of the last event, only of the last reply), are counted in Replayed,
-// dropped as a careful client would drop them, and the rest is checked.
-func (w *WatchWorkload) Check(known []Write, attempts map[string][3]int, strict bool) (WatchResult, []string) {
+// An event older than one the session already had is a failure: a
+// session that moves never goes back (the client counts the zxids of its
+// notifications as seen, and a node behind them waits or refuses it).
+func (w *WatchWorkload) Check(known []Write, attempts map[string][3]int) (WatchResult, []string) {
 	fails := w.fails.List()
 	w.mu.Lock()
 	known = append(append([]Write(nil), known...), w.own...)
@@ -392,16 +385,7 @@ func (w *WatchWorkload) Check(known []Write, attempts map[string][3]int, strict 
 		for i, ev := range got {
 			if i > 0 && ev.Zxid <= prev {
 				msg := fmt.Sprintf("watch: watcher %s got %v %s zxid %#x after zxid %#x (out of order or twice):%s", wt.id, ev.Type, ev.Path, ev.Zxid, prev, wt.describe(got, at, i))
-				if strict {
-					fails = append(fails, msg)
-				} else {
-					// The first event of each run of replays, a few.
-					if got[i-1].Zxid == prev && len(res.Replays) < 3 {
-						res.Replays = append(res.Replays, msg)
-					}
-					res.Replayed++
-					continue
-				}
+				fails = append(fails, msg)
 			}
 			prev = ev.Zxid
 			if ev.Zxid >= start && ev.Zxid <= end {
