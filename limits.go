@@ -88,6 +88,13 @@ func (g *byteGate) release(n int) {
 	}
 }
 
+// hasRoom reports whether the bytes held are under the limit.
+func (g *byteGate) hasRoom() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.used < g.max
+}
+
 // waitRoom waits until the bytes held are under the limit. It returns
 // false once done or gone is closed.
 func (g *byteGate) waitRoom(done, gone <-chan struct{}) bool {

@@ -203,6 +203,9 @@ type wireConn struct {
 	// bytes, so that the reader stops reading from a client that sends
 	// faster than its requests run, rather than holding more.
 	reqs   chan wireRequest
+	// queued counts the requests handed to the processor and not yet
+	// answered; at 0 the reader may run a read itself (see readInline).
+	queued atomic.Int64
 	inGate *byteGate
 
 	// out is what the writer sends next; outWake tells it there is some.
@@ -211,6 +214,9 @@ type wireConn struct {
 	outMu        sync.Mutex
 	out          []byte
 	outClosed    bool // no more frames: close after sending out
+	// outBusy is set while someone writes to the socket: the writer, or
+	// the reader sending the reply to a read it ran (see sendDirect).
+	outBusy bool
 	outWake      chan struct{}
 	outGate      *byteGate
 	writeTimeout atomic.Int64 // ns a client may take none of its output
@@ -422,9 +428,20 @@ func (w *wireConn) readLoop() {
 		}
 		w.s.stats.received.Add(1)
 		w.conn.heard.Store(w.n.clock.Now().UnixNano())
+		if w.queued.Load() == 0 && readInline(frame) && w.outGate.hasRoom() {
+			// Nothing queued or running before it, so answering here keeps
+			// the order, and spares a read two goroutine hand-offs:
+			// most of what it costs a closed-loop client.
+			if err := w.process(wireRequest{frame: frame, at: time.Now()}, true); err != nil {
+				w.closeOut()
+				return
+			}
+			continue
+		}
 		if !w.inGate.acquire(len(frame), w.ctx.Done()) {
 			return
 		}
+		w.queued.Add(1)
 		select {
 		case w.reqs <- wireRequest{frame: frame, at: time.Now()}:
 		case <-w.ctx.Done():
@@ -458,8 +475,9 @@ func (w *wireConn) processLoop() {
 			if !ok {
 				return
 			}
-			err := w.process(r)
+			err := w.process(r, false)
 			w.inGate.release(len(r.frame))
+			w.queued.Add(-1)
 			if err != nil {
 				w.closeOut() // the writer closes the socket, which stops the reader
 				w.drain()
@@ -485,6 +503,19 @@ func (w *wireConn) processLoop() {
 	}
 }
 
+// readInline reports whether a request is one the reader may answer
+// itself: a read or a ping, which never waits.
+func readInline(frame []byte) bool {
+	if len(frame) < 8 {
+		return false
+	}
+	switch int32(binary.BigEndian.Uint32(frame[4:8])) {
+	case jute.OpGetData, jute.OpExists, jute.OpGetChildren, jute.OpGetChildren2, jute.OpPing:
+		return true
+	}
+	return false
+}
+
 // drain discards the requests still queued, until the reader stops,
 // releasing their bytes so that the reader is never left waiting.
 func (w *wireConn) drain() {
@@ -495,7 +526,7 @@ func (w *wireConn) drain() {
 
 // process runs one request and queues its reply after the events it
 // must follow. A non-nil error closes the connection.
-func (w *wireConn) process(r wireRequest) error {
+func (w *wireConn) process(r wireRequest, direct bool) error {
 	d := jute.NewDecoder(r.frame)
 	var h jute.RequestHeader
 	h.Decode(d)
@@ -527,8 +558,17 @@ func (w *wireConn) process(r wireRequest) error {
 		res.body.Encode(&e)
 	}
 	binary.BigEndian.PutUint32(e.Buf, uint32(len(e.Buf)-4))
-	w.queue(e.Buf)
-	w.evMu.Unlock()
+	var err error
+	if !direct || !w.claimSocket() {
+		w.queue(e.Buf)
+		w.evMu.Unlock()
+	} else {
+		// Nothing is queued before the reply, and the writer keeps off
+		// the socket until it is sent: whatever is queued from now on
+		// follows it.
+		w.evMu.Unlock()
+		err = w.sendDirect(e.Buf)
+	}
 
 	lat := time.Since(r.at)
 	w.s.stats.lat.observe(lat)
@@ -542,7 +582,39 @@ func (w *wireConn) process(r wireRequest) error {
 	w.info.lastZxid = hdrZxid
 	w.info.lastAt = time.Now()
 	w.info.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	return res.close
+}
+
+// claimSocket takes the socket for a reply the reader sends itself, when
+// nothing is queued for the writer and it is not writing.
+func (w *wireConn) claimSocket() bool {
+	w.outMu.Lock()
+	defer w.outMu.Unlock()
+	if w.outClosed || w.outBusy || len(w.out) > 0 {
+		return false
+	}
+	w.outBusy = true
+	return true
+}
+
+// sendDirect writes a reply on a socket claimed with claimSocket, sparing
+// the writer's wake-up, and then hands the socket back to the writer.
+func (w *wireConn) sendDirect(frame []byte) error {
+	err := w.write(frame)
+	w.outMu.Lock()
+	w.outBusy = false
+	w.outMu.Unlock()
+	select {
+	case w.outWake <- struct{}{}: // for whatever was queued meanwhile
+	default:
+	}
+	if err != nil {
+		w.nc.Close()
+	}
+	return err
 }
 
 // onEvent is the Conn's sink: it queues a watch event for the processor.
@@ -655,11 +727,20 @@ func (w *wireConn) writeLoop() {
 	for {
 		<-w.outWake
 		w.outMu.Lock()
+		if w.outBusy {
+			// The reader is sending a reply; it wakes us when done.
+			w.outMu.Unlock()
+			continue
+		}
 		buf, w.out = w.out, buf[:0]
 		closed := w.outClosed
+		w.outBusy = len(buf) > 0
 		w.outMu.Unlock()
 		if len(buf) > 0 {
 			err := w.write(buf)
+			w.outMu.Lock()
+			w.outBusy = false
+			w.outMu.Unlock()
 			w.outGate.release(len(buf))
 			if cap(buf) > writeChunk<<4 {
 				buf = nil // a burst's buffer is not kept for the connection's life
