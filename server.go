@@ -202,7 +202,7 @@ type wireConn struct {
 	// capacity is Config.MaxOutstandingRequests and inGate bounds their
 	// bytes, so that the reader stops reading from a client that sends
 	// faster than its requests run, rather than holding more.
-	reqs   chan wireRequest
+	reqs chan wireRequest
 	// queued counts the requests handed to the processor and not yet
 	// answered; at 0 the reader may run a read itself (see readInline).
 	queued atomic.Int64
@@ -211,12 +211,12 @@ type wireConn struct {
 	// out is what the writer sends next; outWake tells it there is some.
 	// outGate counts the bytes queued and not yet written: the processor
 	// runs no request while they are over Config.MaxQueuedBytes.
-	outMu        sync.Mutex
-	out          []byte
-	outClosed    bool // no more frames: close after sending out
+	outMu     sync.Mutex
+	out       []byte
+	outClosed bool // no more frames: close after sending out
 	// outBusy is set while someone writes to the socket: the writer, or
 	// the reader sending the reply to a read it ran (see sendDirect).
-	outBusy bool
+	outBusy      bool
 	outWake      chan struct{}
 	outGate      *byteGate
 	writeTimeout atomic.Int64 // ns a client may take none of its output
@@ -227,6 +227,10 @@ type wireConn struct {
 	evs      []Event
 	evBytes  int  // eventCost of evs, bounded by Config.MaxQueuedBytes
 	overflow bool // evs went over its bound: the connection is closing
+	// busy counts the requests being run (by the processor, or a read by
+	// the reader): the processor flushes events between requests only
+	// while none runs (see flushIdle).
+	busy     int
 	evWake   chan struct{}
 	evChange uint64                    // the change of the last event queued
 	evSent   map[wireEventKey]struct{} // the events of evChange queued so far
@@ -484,7 +488,7 @@ func (w *wireConn) processLoop() {
 				return
 			}
 		case <-w.evWake:
-			w.flushEvents(1<<63 - 1)
+			w.flushIdle()
 		case <-outOfTouch:
 			w.n.log.Info("dropping a client: this node is out of touch with the leader", "session", sessionString(w.conn.SessionID()))
 			w.flushEvents(1<<63 - 1)
@@ -533,6 +537,9 @@ func (w *wireConn) process(r wireRequest, direct bool) error {
 	if d.Err() != nil {
 		return d.Err()
 	}
+	w.evMu.Lock()
+	w.busy++
+	w.evMu.Unlock()
 	w.conn.seen.Store(0)
 	res := w.dispatch(h, d)
 	z := res.zxid
@@ -547,9 +554,16 @@ func (w *wireConn) process(r wireRequest, direct bool) error {
 		hdrZxid = 0
 	}
 	w.evMu.Lock()
+	w.busy--
 	w.flushEventsLocked(max(z, res.flushTo))
 	for _, ev := range res.before {
 		w.queueEvent(ev)
+	}
+	if len(w.evs) > 0 {
+		select {
+		case w.evWake <- struct{}{}: // for the events after the reply
+		default:
+		}
 	}
 	var e jute.Encoder
 	e.Buf = make([]byte, 4, 64)
@@ -636,11 +650,13 @@ func (w *wireConn) onEvent(kind watchKind, ev Event) {
 		w.evChange = ev.change
 		clear(w.evSent)
 	}
-	if _, dup := w.evSent[key]; !dup {
-		w.evSent[key] = struct{}{}
-		w.evs = append(w.evs, ev)
-		w.evBytes += eventCost(ev)
+	if _, dup := w.evSent[key]; dup {
+		w.evMu.Unlock()
+		return
 	}
+	w.evSent[key] = struct{}{}
+	w.evs = append(w.evs, ev)
+	w.evBytes += eventCost(ev)
 	if w.evBytes > w.n.cfg.MaxQueuedBytes {
 		// The client reads neither its replies nor its notifications,
 		// and this runs under the FSM's lock, which must not wait for
@@ -660,6 +676,17 @@ func (w *wireConn) onEvent(kind watchKind, ev Event) {
 	case w.evWake <- struct{}{}:
 	default:
 	}
+}
+
+// flushIdle queues every waiting event for the writer unless a request
+// is running (the reader may be running a read): that one queues the
+// events its reply must follow, and wakes the processor for the rest.
+func (w *wireConn) flushIdle() {
+	w.evMu.Lock()
+	if w.busy == 0 {
+		w.flushEventsLocked(1<<63 - 1)
+	}
+	w.evMu.Unlock()
 }
 
 // flushEvents queues the events of changes up to zxid for the writer.

@@ -390,3 +390,74 @@ func TestServerSilentClientExpires(t *testing.T) {
 		t.Fatalf("the pinging client's ephemeral: exists %v, %v", ok, err)
 	}
 }
+
+// TestServerFrameOrder: on one connection, replies and notifications come
+// in zxid order: a notification never overtakes the reply to a read that
+// was answered before its change, whichever goroutine answered the read
+// (the reader runs reads itself when nothing is queued). A raw connection
+// pipelines reads of a node under a recursive watch while another session
+// changes it.
+func TestServerFrameOrder(t *testing.T) {
+	n := wireNode(t, zk.Config{})
+	ctx := h2Ctx(t)
+	writer, err := zk.Dial(ctx, []string{n.ClientAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	if _, err := writer.Create(ctx, "/o", nil, zk.FlagPersistent, zk.WorldACL(zk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	h := hostileDial(t, n.ClientAddr())
+	h.connect(jute.ConnectRequest{})
+	if c := h.call(1, jute.OpAddWatch, &jute.AddWatchRequest{Path: "/o", Mode: 1}); c != 0 {
+		t.Fatalf("addWatch: %d", c)
+	}
+	const sets, reads = 300, 3000
+	done := make(chan error, 1)
+	go func() {
+		for i := range sets {
+			if _, err := writer.Set(ctx, "/o", []byte{byte(i)}, zk.AnyVersion); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	go func() {
+		for i := range reads {
+			h.request(int32(i+2), jute.OpGetData, &jute.PathWatchRequest{Path: "/o"})
+			if i%16 == 0 {
+				time.Sleep(50 * time.Microsecond) // let some reads find the queue empty
+			}
+		}
+	}()
+	var last int64
+	events, replies := 0, 0
+	for replies < reads {
+		b, err := h.recv()
+		if err != nil {
+			t.Fatalf("after %d replies and %d events: %v", replies, events, err)
+		}
+		var rh jute.ReplyHeader
+		if err := jute.Unmarshal(b, &rh); err != nil {
+			t.Fatal(err)
+		}
+		if rh.Xid == jute.XidNotification {
+			events++
+		} else {
+			replies++
+		}
+		if rh.Zxid < last {
+			t.Fatalf("frame %d (xid %d) has zxid %#x after %#x", events+replies, rh.Xid, rh.Zxid, last)
+		}
+		last = rh.Zxid
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if events == 0 {
+		t.Fatal("no notification came while the reads ran: the test checked no interleaving")
+	}
+	t.Logf("%d replies and %d notifications in zxid order", replies, events)
+}
