@@ -97,7 +97,8 @@ func NewCluster(tb testing.TB, bin string, n int, opts ClusterOptions) *Cluster 
 	})
 	for i := 1; i <= n; i++ {
 		ip := NodeIP(i)
-		nd := &Node{ID: i, c: c, ClientAddr: freeAddr(tb, ip), PeerAddr: freeAddr(tb, ip), ListenAddr: freeAddr(tb, ip),
+		addrs := freeAddrs(tb, ip, 3)
+		nd := &Node{ID: i, c: c, ClientAddr: addrs[0], PeerAddr: addrs[1], ListenAddr: addrs[2],
 			Dir: filepath.Join(dir, fmt.Sprint(i)), LogPath: filepath.Join(dir, fmt.Sprintf("node%d.log", i))}
 		c.Nodes = append(c.Nodes, nd)
 		if err := c.Proxy.Listen(nd.PeerAddr, i, nd.ListenAddr); err != nil {
@@ -117,15 +118,22 @@ func NewCluster(tb testing.TB, bin string, n int, opts ClusterOptions) *Cluster 
 	return c
 }
 
-// freeAddr returns an address on ip with a port that was free.
-func freeAddr(tb testing.TB, ip string) string {
+// freeAddrs returns n addresses on ip with ports that were free. The
+// listeners stay open until all are chosen: one closed at once may hand
+// its port to the next (a node once got the same port for its clients
+// and its peers, and could not start).
+func freeAddrs(tb testing.TB, ip string, n int) []string {
 	tb.Helper()
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		tb.Skipf("chaos: cannot listen on loopback alias %s: %v", ip, err)
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", ip+":0")
+		if err != nil {
+			tb.Skipf("chaos: cannot listen on loopback alias %s: %v", ip, err)
+		}
+		defer l.Close()
+		out = append(out, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return out
 }
 
 // tail returns the last n lines of the file at path.
