@@ -403,8 +403,15 @@ func (t *Transport) Call(ctx context.Context, addr string, method byte, req []by
 	binary.BigEndian.PutUint32(hdr[9:], timeoutMs)
 	binary.BigEndian.PutUint32(hdr[13:], uint32(len(req)))
 	if werr := cl.w.write(hdr[:], req); werr != nil {
-		// A frame cut short is never served.
+		// A frame cut short is never served. The connection is
+		// forgotten at once, not when its reader notices it closed, so
+		// the next call dials afresh instead of failing on it again.
 		cl.conn.Close()
+		t.mu.Lock()
+		if t.clients[addr] == cl {
+			delete(t.clients, addr)
+		}
+		t.mu.Unlock()
 		return nil, fmt.Errorf("%w: %v", ErrNotSent, werr)
 	}
 	select {
