@@ -164,13 +164,7 @@ func TestMinorityCannotWrite(t *testing.T) {
 	ctx := ctxT(t)
 	f := follower(c)
 	conn := c.Connect(t, f)
-	var rest []int
-	for i := range c.Size() {
-		if i != f {
-			rest = append(rest, i)
-		}
-	}
-	c.Partition([]int{f}, rest)
+	c.Isolate(f)
 	short, cancel := context.WithTimeout(ctx, 3*zktest.ElectionTimeout)
 	defer cancel()
 	if _, err := conn.Create(short, "/cut", nil, zk.FlagPersistent, open); err == nil {
@@ -313,13 +307,7 @@ func TestOutOfTouch(t *testing.T) {
 		t.Fatal("out of touch while in touch")
 	default:
 	}
-	var rest []int
-	for i := range c.Size() {
-		if i != f {
-			rest = append(rest, i)
-		}
-	}
-	c.Partition([]int{f}, rest)
+	c.Isolate(f)
 	c.Advance(zktest.SessionTimeout/2 + zktest.TickTime)
 	select {
 	case <-lost:
@@ -408,13 +396,7 @@ func TestWatchesFireOnSnapshotInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var others []int
-	for i := range c.Size() {
-		if i != f {
-			others = append(others, i)
-		}
-	}
-	c.Partition([]int{f}, others)
+	c.Isolate(f)
 	lead = c.Connect(t, c.LeaderIndex())
 	steps := []func() error{
 		func() error { _, err := lead.Set(ctx, "/a", []byte("v1"), -1); return err },

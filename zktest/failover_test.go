@@ -64,13 +64,7 @@ func TestFailoverKeepsSessionAndWatches(t *testing.T) {
 
 	// Cut the follower off so the writes pass it by, then kill it: the
 	// Conn must learn of them from the node it moves to.
-	var others []int
-	for i := range c.Size() {
-		if i != f {
-			others = append(others, i)
-		}
-	}
-	c.Partition([]int{f}, others)
+	c.Isolate(f)
 	if _, err := writer.Set(ctx, "/d", []byte("x"), zk.AnyVersion); err != nil {
 		t.Fatal(err)
 	}
@@ -142,13 +136,7 @@ func TestFailoverReportsLostEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var others []int
-	for i := range c.Size() {
-		if i != f {
-			others = append(others, i)
-		}
-	}
-	c.Partition([]int{f}, others)
+	c.Isolate(f)
 	for i := range 5 {
 		if _, err := writer.Create(ctx, fmt.Sprintf("/n%d", i), nil, zk.FlagPersistent, open); err != nil {
 			t.Fatal(err)

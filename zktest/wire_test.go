@@ -37,13 +37,7 @@ func TestWireClientsDroppedOutOfTouch(t *testing.T) {
 	}
 	defer fine.Close()
 
-	var rest []int
-	for i := range c.Size() {
-		if i != f {
-			rest = append(rest, i)
-		}
-	}
-	c.Partition([]int{f}, rest)
+	c.Isolate(f)
 	c.Advance(zktest.SessionTimeout/3 + zktest.TickTime)
 	deadline := time.Now().Add(zktest.WaitTimeout)
 	for polls := 1; cut.State() == zk.StateConnected; polls++ {

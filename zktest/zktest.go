@@ -287,6 +287,18 @@ func (c *Cluster) Partition(groups ...[]int) {
 	c.net.Partition(byAddr...)
 }
 
+// Isolate cuts node i off from every other node until Heal: a partition
+// of the rest, with i in no group.
+func (c *Cluster) Isolate(i int) {
+	var rest []int
+	for j := range c.Size() {
+		if j != i {
+			rest = append(rest, j)
+		}
+	}
+	c.Partition(rest)
+}
+
 // Heal ends every partition.
 func (c *Cluster) Heal() { c.net.Heal() }
 
