@@ -229,8 +229,9 @@ type wireConn struct {
 	overflow bool // evs went over its bound: the connection is closing
 	// busy counts the requests being run (by the processor, or a read by
 	// the reader): the processor flushes events between requests only
-	// while none runs (see flushIdle).
-	busy     int
+	// while none runs (see flushIdle). Raised before a request reads any
+	// state, lowered under evMu as its reply is queued.
+	busy     atomic.Int32
 	evWake   chan struct{}
 	evChange uint64                    // the change of the last event queued
 	evSent   map[wireEventKey]struct{} // the events of evChange queued so far
@@ -537,9 +538,7 @@ func (w *wireConn) process(r wireRequest, direct bool) error {
 	if d.Err() != nil {
 		return d.Err()
 	}
-	w.evMu.Lock()
-	w.busy++
-	w.evMu.Unlock()
+	w.busy.Add(1)
 	w.conn.seen.Store(0)
 	res := w.dispatch(h, d)
 	z := res.zxid
@@ -554,7 +553,7 @@ func (w *wireConn) process(r wireRequest, direct bool) error {
 		hdrZxid = 0
 	}
 	w.evMu.Lock()
-	w.busy--
+	w.busy.Add(-1)
 	w.flushEventsLocked(max(z, res.flushTo))
 	for _, ev := range res.before {
 		w.queueEvent(ev)
@@ -683,7 +682,9 @@ func (w *wireConn) onEvent(kind watchKind, ev Event) {
 // events its reply must follow, and wakes the processor for the rest.
 func (w *wireConn) flushIdle() {
 	w.evMu.Lock()
-	if w.busy == 0 {
+	// Events in evs fired before this check; a request that starts after
+	// it reads a state that includes them, so they may go first.
+	if w.busy.Load() == 0 {
 		w.flushEventsLocked(1<<63 - 1)
 	}
 	w.evMu.Unlock()

@@ -33,7 +33,6 @@ type stableGuard struct {
 	isolate   func(on bool)   // cuts the node off from its peers, or reconnects it
 	closing   <-chan struct{} // closed when the node closes
 	abandoned *atomic.Bool    // set once a write was abandoned; shared with the log's stallWatch
-	failing   atomic.Bool     // a write is being retried
 	// armed is set once Open has started raft: until then a failure is
 	// returned, and Open fails with it.
 	armed atomic.Bool
@@ -59,8 +58,6 @@ func (g *stableGuard) write(key []byte, do func() error) error {
 	if err == nil || !g.armed.Load() {
 		return err
 	}
-	g.failing.Store(true)
-	defer g.failing.Store(false)
 	g.isolate(true)
 	g.log.Error("raft stable store write failed: this node is cut off from its peers and waits until its disk accepts writes again (free space if the disk is full)",
 		"key", string(key), "error", err)

@@ -249,31 +249,29 @@ func (nd *Node) Resume() error {
 
 // Running reports whether the process is up (possibly paused).
 func (nd *Node) Running() bool {
-	nd.mu.Lock()
-	defer nd.mu.Unlock()
-	if nd.cmd == nil {
-		return false
-	}
-	select {
-	case <-nd.exited:
-		return false
-	default:
-		return true
-	}
+	started, exited := nd.status()
+	return started && !exited
 }
 
 // Exited reports whether the process exited by itself: a crash.
 func (nd *Node) Exited() bool {
+	started, exited := nd.status()
+	return started && exited
+}
+
+// status reports whether the process was started (and not since stopped
+// by the harness), and whether it has exited.
+func (nd *Node) status() (started, exited bool) {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	if nd.cmd == nil {
-		return false
+		return false, false
 	}
 	select {
 	case <-nd.exited:
-		return true
+		return true, true
 	default:
-		return false
+		return true, false
 	}
 }
 
