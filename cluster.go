@@ -299,13 +299,9 @@ func (n *Node) waitApplied(ctx context.Context, zxid int64) error {
 // asked again: a node starting up amid a flaky network must not give up
 // (the chaos harness saw a restarted node exit on one lost call).
 func (n *Node) readIndex(ctx context.Context) (int64, error) {
-	var reply []byte
 	for {
 		wake := n.leaderWakeCh()
-		var err error
-		reply, err = n.callLeader(ctx, callReadIndex, nil, func(ctx context.Context) ([]byte, error) {
-			return n.leaderReadIndex(ctx)
-		})
+		reply, err := n.callLeader(ctx, callReadIndex, nil, n.leaderReadIndex)
 		if errors.Is(err, ErrConnectionLoss) && ctx.Err() == nil {
 			if err := n.pause(ctx, wake); err != nil {
 				return 0, err
@@ -315,13 +311,12 @@ func (n *Node) readIndex(ctx context.Context) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		break
+		z, k := binary.Varint(reply)
+		if k <= 0 {
+			return 0, ErrMarshalling
+		}
+		return z, nil
 	}
-	z, k := binary.Varint(reply)
-	if k <= 0 {
-		return 0, ErrMarshalling
-	}
-	return z, nil
 }
 
 func (n *Node) leaderReadIndex(ctx context.Context) ([]byte, error) {

@@ -95,27 +95,25 @@ func (s *stallWatch) IsMonotonic() bool {
 }
 
 func (s *stallWatch) StoreLog(l *raft.Log) error {
-	if s.abandoned != nil && s.abandoned.Load() {
-		return errAbandoned
-	}
-	s.begin()
-	return s.end(s.LogStore.StoreLog(l))
+	return s.write(func() error { return s.LogStore.StoreLog(l) })
 }
 
 func (s *stallWatch) StoreLogs(ls []*raft.Log) error {
-	if s.abandoned != nil && s.abandoned.Load() {
-		return errAbandoned
-	}
-	s.begin()
-	return s.end(s.LogStore.StoreLogs(ls))
+	return s.write(func() error { return s.LogStore.StoreLogs(ls) })
 }
 
 func (s *stallWatch) DeleteRange(lo, hi uint64) error {
-	if s.abandoned != nil && s.abandoned.Load() {
+	return s.write(func() error { return s.LogStore.DeleteRange(lo, hi) })
+}
+
+// write times one write, or refuses it once a stable store write was
+// abandoned.
+func (s *stallWatch) write(do func() error) error {
+	if s.abandoned.Load() {
 		return errAbandoned
 	}
 	s.begin()
-	return s.end(s.LogStore.DeleteRange(lo, hi))
+	return s.end(do())
 }
 
 // watchDisk is the watchdog's loop: it runs on networked nodes only, as
