@@ -585,6 +585,9 @@ func TestServerHostileInput(t *testing.T) {
 	}
 	cases := hostileCases()
 	got := make([]map[string]string, len(targets))
+	// failed names the cases that failed, repeated at the end where a
+	// long log of ZooKeeper's complaints cannot hide them.
+	var failed []string
 	for i := range targets {
 		tg := &targets[i]
 		got[i] = map[string]string{}
@@ -599,12 +602,16 @@ func TestServerHostileInput(t *testing.T) {
 		}
 		before := heapAfterGC()
 		for _, c := range cases {
-			t.Run(tg.name+"/"+c.name, func(t *testing.T) {
+			start := time.Now()
+			ok := t.Run(tg.name+"/"+c.name, func(t *testing.T) {
 				got[i][c.name] = c.run(&hostileEnv{t: t, target: *tg})
 				if tg.name == "zkraft" && got[i][c.name] != c.want {
 					t.Errorf("zkraft: %s; want %s", got[i][c.name], c.want)
 				}
 			})
+			if !ok {
+				failed = append(failed, fmt.Sprintf("%s/%s (%q after %v)", tg.name, c.name, got[i][c.name], time.Since(start).Round(time.Millisecond)))
+			}
 		}
 		// The server and the other sessions are unaffected.
 		b.check()
@@ -637,10 +644,14 @@ func TestServerHostileInput(t *testing.T) {
 		}
 		if len(targets) > 1 && !slices.Contains(strings.Split(wantZK, " | "), got[1][c.name]) {
 			t.Errorf("%s: ZooKeeper's outcome is not the expected %q: %s", c.name, wantZK, strings.Join(line, " | "))
+			failed = append(failed, "zookeeper/"+c.name+" (outcome)")
 		}
 	}
 	if e != nil && t.Failed() {
 		logZooKeeperWarnings(t, e.LogPath(0))
+	}
+	if len(failed) > 0 {
+		t.Errorf("failed cases:\n\t%s", strings.Join(failed, "\n\t"))
 	}
 }
 
