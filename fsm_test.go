@@ -2,11 +2,15 @@ package zk
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestRestoreWakesWaiters: installing a snapshot moves the FSM forward as
@@ -143,5 +147,89 @@ func TestSnapshotWhileChanging(t *testing.T) {
 				t.Fatalf("%d captures left after Release", len(f.tree.captures))
 			}
 		})
+	}
+}
+
+// TestReadSnapshotRefusesBadTrees: a snapshot that names a path twice, or
+// a node whose parent it does not hold, is refused, though its checksum
+// is right.
+func TestReadSnapshotRefusesBadTrees(t *testing.T) {
+	snapshotOf := func(paths ...string) []byte {
+		f := newFSM(newWatchManager(), nil)
+		for i, p := range paths {
+			c := &txnContext{zxid: makeZxid(1, uint32(i+1)), time: 1, system: true}
+			if _, _, err := f.tree.create(c, &createArgs{path: p, acl: openACL}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := f.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Release()
+		var buf bytes.Buffer
+		if err := s.(*fsmSnapshot).write(&buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	// Paths are written as a length and the bytes: rename one node by
+	// its encoded path, and sum the snapshot again.
+	rename := func(b []byte, from, to string) []byte {
+		enc := func(p string) []byte { return append([]byte{byte(len(p))}, p...) }
+		if bytes.Count(b, enc(from)) != 1 {
+			t.Fatalf("%q is not in the snapshot once", from)
+		}
+		b = bytes.Replace(b, enc(from), enc(to), 1)
+		body := b[:len(b)-4]
+		return binary.BigEndian.AppendUint32(body, crc32.Update(0, castagnoli, body))
+	}
+
+	good := snapshotOf("/a", "/b", "/b/x")
+	snap, tr, err := readSnapshot(bytes.NewReader(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dumpTree(tr, nil, snap.term, snap.counter); len(tr.nodes["/b"].children) != 1 || len(tr.nodes["/a"].children) != 0 || tr.nodes["/"].walked != 0 {
+		t.Fatalf("restored tree: %+v", got)
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"a path twice", rename(good, "/a", "/b"), `node "/b" twice`},
+		{"an orphan", rename(good, "/b", "/q"), `node "/b/x" has no parent`},
+	} {
+		if _, _, err := readSnapshot(bytes.NewReader(c.b)); err == nil || err.Error() != c.want {
+			t.Errorf("%s: %v, want %s", c.name, err, c.want)
+		}
+	}
+}
+
+// TestSnapshotPacer: a snapshot rests after a chunk during which writes
+// were applied, twice as long as the chunk took, and not at all while
+// none come.
+func TestSnapshotPacer(t *testing.T) {
+	var applied atomic.Uint64
+	p := snapshotPacer{applied: &applied}
+	p.start()
+
+	// No writes: the chunk took a second (as far as the pacer knows), and
+	// it does not rest after it.
+	p.since = time.Now().Add(-time.Second)
+	start := time.Now()
+	p.chunkDone()
+	if d := time.Since(start); d >= time.Second {
+		t.Fatalf("rested %v with no writes coming", d)
+	}
+
+	// Writes came during a chunk of 20ms: it rests at least 40ms.
+	applied.Add(3)
+	p.since = time.Now().Add(-20 * time.Millisecond)
+	start = time.Now()
+	p.chunkDone()
+	if d := time.Since(start); d < 2*20*time.Millisecond {
+		t.Fatalf("rested %v after a chunk of 20ms during writes", d)
 	}
 }
