@@ -2,12 +2,16 @@ package zk_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
 	"runtime"
 	"sync/atomic"
 	"testing"
 
 	"github.com/zkraft/zk"
+	"github.com/zkraft/zk/internal/jute"
 )
 
 // The wire benchmarks measure one node through its client port with
@@ -95,4 +99,50 @@ func BenchmarkWireCreate(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkWireIdleConnections measures what an idle client connection
+// costs the server: heap and goroutine stacks per connected session (the
+// clients are bare sockets that connected and wait, so nothing of a
+// client library is counted).
+func BenchmarkWireIdleConnections(b *testing.B) {
+	const conns = 2000
+	node, _ := openWireBench(b)
+	for b.Loop() {
+		before := serverMemory()
+		var ncs []net.Conn
+		for range conns {
+			nc, err := net.Dial("tcp", node.ClientAddr())
+			if err != nil {
+				b.Fatal(err)
+			}
+			ncs = append(ncs, nc)
+			req := jute.Marshal(&jute.ConnectRequest{TimeOut: 30000, Passwd: make([]byte, 16)})
+			if _, err := nc.Write(binary.BigEndian.AppendUint32(nil, uint32(len(req)))); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := nc.Write(req); err != nil {
+				b.Fatal(err)
+			}
+			var hdr [4]byte
+			if _, err := io.ReadFull(nc, hdr[:]); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(nc, make([]byte, binary.BigEndian.Uint32(hdr[:]))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(serverMemory()-before)/conns, "B/conn")
+		for _, nc := range ncs {
+			nc.Close()
+		}
+	}
+}
+
+// serverMemory is the heap and goroutine stacks in use, after a GC.
+func serverMemory() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
 }

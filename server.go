@@ -198,11 +198,11 @@ type wireConn struct {
 	ctx    context.Context // ends when the connection does
 	cancel context.CancelFunc
 
-	// reqs carries requests from the reader to the processor; its
-	// capacity is Config.MaxOutstandingRequests and inGate bounds their
+	// reqs carries requests from the reader to the processor, at most
+	// Config.MaxOutstandingRequests of them, and inGate bounds their
 	// bytes, so that the reader stops reading from a client that sends
 	// faster than its requests run, rather than holding more.
-	reqs chan wireRequest
+	reqs *requestQueue
 	// queued counts the requests handed to the processor and not yet
 	// answered; at 0 the reader may run a read itself (see readInline).
 	queued atomic.Int64
@@ -278,9 +278,9 @@ type wireConnInfo struct {
 func newWireConn(s *wireServer, nc net.Conn, ip string) *wireConn {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &wireConn{
-		s: s, n: s.n, nc: nc, ip: ip, br: bufio.NewReaderSize(nc, 64<<10),
+		s: s, n: s.n, nc: nc, ip: ip, br: bufio.NewReaderSize(nc, 4<<10),
 		ctx: ctx, cancel: cancel,
-		reqs:    make(chan wireRequest, s.n.cfg.MaxOutstandingRequests),
+		reqs:    newRequestQueue(s.n.cfg.MaxOutstandingRequests),
 		inGate:  newByteGate(s.n.cfg.MaxQueuedBytes),
 		outWake: make(chan struct{}, 1),
 		outGate: newByteGate(s.n.cfg.MaxQueuedBytes),
@@ -313,7 +313,7 @@ func (w *wireConn) serve() {
 
 	w.readLoop()
 	w.cancel()
-	close(w.reqs)
+	w.reqs.close()
 	proc.Wait()
 }
 
@@ -447,9 +447,7 @@ func (w *wireConn) readLoop() {
 			return
 		}
 		w.queued.Add(1)
-		select {
-		case w.reqs <- wireRequest{frame: frame, at: time.Now()}:
-		case <-w.ctx.Done():
+		if !w.reqs.push(wireRequest{frame: frame, at: time.Now()}, w.ctx.Done()) {
 			return
 		}
 	}
@@ -476,9 +474,13 @@ func (w *wireConn) processLoop() {
 			return
 		}
 		select {
-		case r, ok := <-w.reqs:
-			if !ok {
+		case <-w.reqs.ready:
+			r, ok, closed := w.reqs.pop()
+			if closed {
 				return
+			}
+			if !ok {
+				continue
 			}
 			err := w.process(r, false)
 			w.inGate.release(len(r.frame))
@@ -524,8 +526,16 @@ func readInline(frame []byte) bool {
 // drain discards the requests still queued, until the reader stops,
 // releasing their bytes so that the reader is never left waiting.
 func (w *wireConn) drain() {
-	for r := range w.reqs {
-		w.inGate.release(len(r.frame))
+	for {
+		r, ok, closed := w.reqs.pop()
+		switch {
+		case closed:
+			return
+		case ok:
+			w.inGate.release(len(r.frame))
+		default:
+			<-w.reqs.ready
+		}
 	}
 }
 

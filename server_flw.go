@@ -109,7 +109,7 @@ func (n *Node) flwStats() *flw.Stats {
 		if !established {
 			continue // a connection without a session, this word's own among them
 		}
-		s.Outstanding += int64(len(w.reqs))
+		s.Outstanding += int64(w.reqs.len())
 		s.Connections = append(s.Connections, w.flwConnection())
 	}
 	ws.mu.Unlock()
@@ -149,7 +149,7 @@ func (w *wireConn) flwConnection() flw.Connection {
 	w.info.mu.Lock()
 	defer w.info.mu.Unlock()
 	fc := flw.Connection{
-		InterestOps: 1, Queued: int64(len(w.reqs)),
+		InterestOps: 1, Queued: int64(w.reqs.len()),
 		Received: w.info.received, Sent: w.info.sent,
 		SessionID: w.conn.SessionID(), LastOp: w.info.lastOp,
 		Established: w.info.established, Timeout: w.conn.SessionTimeout(),
