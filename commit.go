@@ -2,6 +2,7 @@ package zk
 
 import (
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -109,13 +110,36 @@ func (n *Node) applyCommitted(index, term uint64) {
 	n.fsm.ApplyBatch(logs)
 }
 
-// announceCommits lets followers learn at once what the leader has
+// announceQuiet is how long the leader's log must stay quiet before it
+// announces its commits with a barrier. A closed-loop client's next write
+// comes well within it, and its AppendEntries carries the commit index
+// anyway: announcing at once cost such a client a second raft round and
+// fsync on every node per write, and its next write waited behind it.
+// Followers learn of the last commit this much later when writes stop
+// (raft alone would tell them after CommitTimeout).
+const announceQuiet = time.Millisecond
+
+// staysQuiet waits announceQuiet and reports whether the FSM has applied
+// nothing after zxid meanwhile.
+func (n *Node) staysQuiet(zxid int64) bool {
+	t := time.NewTimer(announceQuiet)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-n.closing:
+		return false
+	}
+	return n.fsm.LastZxid() == zxid
+}
+
+// announceCommits lets followers learn soon what the leader has
 // committed when its log falls quiet: raft tells a follower the commit
 // index only with the next AppendEntries, which under load is the next
 // batch, but when proposals stop would come only after CommitTimeout, and
 // a watch set on a follower and a sync there wait for it. So once the
-// leader has applied every entry in its log, and some changed the tree, it
-// appends a barrier, whose AppendEntries carries the commit index. (A
+// leader has applied every entry in its log, some changed the tree, and
+// no more come for announceQuiet, it appends a barrier, whose
+// AppendEntries carries the commit index. (A
 // message over the peer port would spare the barrier's fsync, but sent
 // from here it wedged a follower whose log writes were failing; see
 // TestLogWriteFails.)
@@ -137,6 +161,9 @@ func (n *Node) announceCommits() {
 		zxid := n.fsm.LastZxid()
 		if zxid == announced || r.AppliedIndex() < r.LastIndex() {
 			continue
+		}
+		if !n.staysQuiet(zxid) {
+			continue // the next write's AppendEntries carries the news
 		}
 		announced = zxid
 		if len(r.GetConfiguration().Configuration().Servers) > 1 {
