@@ -65,10 +65,7 @@ func (l newsLog) StoreLog(e *raft.Log) error { return l.StoreLogs([]*raft.Log{e}
 func (l newsLog) StoreLogs(es []*raft.Log) error {
 	err := l.LogStore.StoreLogs(es)
 	if err == nil {
-		select {
-		case l.stored <- struct{}{}:
-		default:
-		}
+		poke(l.stored)
 	}
 	return err
 }

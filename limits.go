@@ -82,8 +82,14 @@ func (g *byteGate) release(n int) {
 	g.mu.Lock()
 	g.used -= n
 	g.mu.Unlock()
+	poke(g.wake)
+}
+
+// poke wakes whoever waits on c, a channel of capacity one, or leaves the
+// wake-up there for its next wait.
+func poke(c chan<- struct{}) {
 	select {
-	case g.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }

@@ -9,44 +9,30 @@ import "sync"
 // connection its whole capacity up front (48 KB at the default 1,000),
 // busy or idle; the queue holds only what is waiting.
 type requestQueue struct {
+	room  *byteGate     // counts the requests waiting, in ones
+	ready chan struct{} // a request waits, or the queue closed
+
 	mu     sync.Mutex
 	items  []wireRequest
 	head   int // items[head:] are waiting
-	max    int
 	closed bool
-	ready  chan struct{} // a request waits, or the queue closed
-	room   chan struct{} // a request was taken
 }
 
 func newRequestQueue(max int) *requestQueue {
-	return &requestQueue{max: max, ready: make(chan struct{}, 1), room: make(chan struct{}, 1)}
-}
-
-func poke(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
+	return &requestQueue{room: newByteGate(max), ready: make(chan struct{}, 1)}
 }
 
 // push queues r, waiting while the queue is full; it returns false,
 // queueing nothing, once done is closed.
 func (q *requestQueue) push(r wireRequest, done <-chan struct{}) bool {
-	for {
-		q.mu.Lock()
-		if len(q.items)-q.head < q.max {
-			q.items = append(q.items, r)
-			q.mu.Unlock()
-			poke(q.ready)
-			return true
-		}
-		q.mu.Unlock()
-		select {
-		case <-q.room:
-		case <-done:
-			return false
-		}
+	if !q.room.acquire(1, done) {
+		return false
 	}
+	q.mu.Lock()
+	q.items = append(q.items, r)
+	q.mu.Unlock()
+	poke(q.ready)
+	return true
 }
 
 // pop takes the oldest request; ok is false when none waits, and closed
@@ -72,7 +58,7 @@ func (q *requestQueue) pop() (r wireRequest, ok, closed bool) {
 		q.head = 0
 	}
 	q.mu.Unlock()
-	poke(q.room)
+	q.room.release(1)
 	if more {
 		poke(q.ready) // for the next one
 	}

@@ -569,10 +569,7 @@ func (w *wireConn) process(r wireRequest, direct bool) error {
 		w.queueEvent(ev)
 	}
 	if len(w.evs) > 0 {
-		select {
-		case w.evWake <- struct{}{}: // for the events after the reply
-		default:
-		}
+		poke(w.evWake) // for the events after the reply
 	}
 	var e jute.Encoder
 	e.Buf = make([]byte, 4, 64)
@@ -630,10 +627,7 @@ func (w *wireConn) sendDirect(frame []byte) error {
 	w.outMu.Lock()
 	w.outBusy = false
 	w.outMu.Unlock()
-	select {
-	case w.outWake <- struct{}{}: // for whatever was queued meanwhile
-	default:
-	}
+	poke(w.outWake) // for whatever was queued meanwhile
 	if err != nil {
 		w.nc.Close()
 	}
@@ -681,10 +675,7 @@ func (w *wireConn) onEvent(kind watchKind, ev Event) {
 		return
 	}
 	w.evMu.Unlock()
-	select {
-	case w.evWake <- struct{}{}:
-	default:
-	}
+	poke(w.evWake)
 }
 
 // flushIdle queues every waiting event for the writer unless a request
@@ -742,10 +733,7 @@ func (w *wireConn) queue(frame []byte) {
 		w.outGate.add(len(frame))
 	}
 	w.outMu.Unlock()
-	select {
-	case w.outWake <- struct{}{}:
-	default:
-	}
+	poke(w.outWake)
 }
 
 // closeOut lets the writer send what is queued and then close.
@@ -753,10 +741,7 @@ func (w *wireConn) closeOut() {
 	w.outMu.Lock()
 	w.outClosed = true
 	w.outMu.Unlock()
-	select {
-	case w.outWake <- struct{}{}:
-	default:
-	}
+	poke(w.outWake)
 }
 
 // writeLoop sends queued frames, as many as are queued per write.
@@ -797,10 +782,7 @@ func (w *wireConn) writeLoop() {
 				w.nc.Close()
 				return
 			}
-			select {
-			case w.outWake <- struct{}{}:
-			default:
-			}
+			poke(w.outWake)
 		}
 	}
 }

@@ -581,10 +581,7 @@ func (tc *TreeCache) emit(evs ...TreeEvent) {
 	tc.evMu.Lock()
 	tc.evQueue = append(tc.evQueue, evs...)
 	tc.evMu.Unlock()
-	select {
-	case tc.evWake <- struct{}{}:
-	default:
-	}
+	poke(tc.evWake)
 }
 
 // pump hands the queued events to the reader, one at a time.
