@@ -342,22 +342,14 @@ func entrySum(l *raft.Log) uint32 {
 	return crc32.Update(crc32.Checksum(h[:], castagnoli), castagnoli, l.Data)
 }
 
-// summed returns a copy of l carrying its checksum: raft's own entries,
-// which it keeps in memory and replicates, stay as they were.
-func summed(l *raft.Log) *raft.Log {
-	if len(l.Extensions) > 0 {
-		return l
-	}
-	c := *l
-	c.Extensions = binary.BigEndian.AppendUint32(bytes.Clone(sumMagic), entrySum(l))
-	return &c
-}
+func (s summedLog) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
 
-func (s summedLog) StoreLog(l *raft.Log) error { return s.LogStore.StoreLog(summed(l)) }
-
+// StoreLogs stores copies of the entries carrying their checksums, which
+// share two arrays, not three allocations an entry: the store encodes
+// them and keeps none. Raft's own entries, which it keeps in memory and
+// replicates, stay as they were; an entry that already carries
+// extensions is stored as it is.
 func (s summedLog) StoreLogs(ls []*raft.Log) error {
-	// The batch's copies and their checksums share two arrays, not three
-	// allocations an entry: the store encodes them and keeps none.
 	const extLen = 4 + 4 // len(sumMagic) + the checksum
 	out := make([]*raft.Log, len(ls))
 	copies := make([]raft.Log, len(ls))
