@@ -10,6 +10,7 @@
 #   DURATION=10s SESSIONS=1,8,32,64 MODES="standalone ensemble" bench/compare.sh
 #   POPULATE=0 bench/compare.sh            # skip the memory step (1M znodes)
 #   FANOUT=0 bench/compare.sh              # skip one setData fanned out to 10,000 watchers
+#   ROUNDS=3 bench/compare.sh              # three runs of each, alternating; medians, and each round's ratio
 #
 # Needs: go, Debian's zookeeper (apt-get install zookeeper), python3.
 set -euo pipefail
@@ -23,6 +24,9 @@ POPULATE="${POPULATE:-1000000}"
 FANOUT="${FANOUT:-10000}"
 ZKSERVER="${ZKSERVER:-/usr/share/zookeeper/bin/zkServer.sh}"
 OUT="${OUT:-bench/out}"
+ROUNDS="${ROUNDS:-1}"  # runs of each system, alternating which goes first; the table takes the median
+SETSID="${SETSID:-0}"  # 1: each server in a session of its own (see start)
+own_session=""; [ "$SETSID" = 1 ] && own_session=setsid
 
 [ -x "$ZKSERVER" ] || { echo "compare.sh: $ZKSERVER not found (apt-get install zookeeper)" >&2; exit 2; }
 mkdir -p "$OUT"
@@ -72,6 +76,12 @@ EOF
 }
 
 # start SYS MODE: starts the servers of SYS and waits until they serve.
+# They stay in this shell's session, with the client: with the kernel's
+# autogroup scheduling (on by default), a process in a session of its own
+# (setsid) gets a whole share of the CPU to itself, so three servers in
+# three sessions starved the client in a fourth, and a read-heavy run
+# measured the starved client (zkraft's 3-node gets: 14,000/s with setsid,
+# 35,000/s without), not the servers.
 start() {
   local sys=$1 mode=$2 n=1
   [ "$mode" = ensemble ] && n=3
@@ -79,9 +89,9 @@ start() {
   for i in $(seq 1 "$n"); do
     local d="$work/$mode/$sys/$i"
     if [ "$sys" = zookeeper ]; then
-      ZOO_LOG_DIR="$d" SERVER_JVMFLAGS="-Xmx1g" setsid "$ZKSERVER" start-foreground "$d/zoo.cfg" >"$d/server.log" 2>&1 &
+      ZOO_LOG_DIR="$d" SERVER_JVMFLAGS="-Xmx1g" $own_session "$ZKSERVER" start-foreground "$d/zoo.cfg" >"$d/server.log" 2>&1 &
     else
-      ZKRAFT_LOG_LEVEL=warn setsid "$work/zkraft" start-foreground "$d/zoo.cfg" >"$d/server.log" 2>&1 &
+      ZKRAFT_LOG_LEVEL=warn $own_session "$work/zkraft" start-foreground "$d/zoo.cfg" >"$d/server.log" 2>&1 &
     fi
     sys_pids+=("$!")
     pids+=("$!")
@@ -139,47 +149,75 @@ results="$OUT/compare-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$results"
 for mode in $MODES; do
   write_configs "$mode"
-  for sys in zookeeper zkraft; do
-    echo "== $sys, $mode"
-    start "$sys" "$mode"
-    "$work/zkbench" -servers "$addrs" -workloads create,get -sessions 32 -duration 3s >/dev/null   # warm-up
-    : > "$results/$sys-$mode.cpu"
-    for w in ${WORKLOADS//,/ }; do
-      before=$(cpu_seconds)
-      "$work/zkbench" -servers "$addrs" -workloads "$w" -sessions "$SESSIONS" -duration "$DURATION" \
-        -json "$results/$sys-$mode-$w.json" | grep -v '…'
-      echo "$w $(python3 -c "print($(cpu_seconds) - $before)")" >> "$results/$sys-$mode.cpu"
+  for round in $(seq 1 "$ROUNDS"); do
+    # Alternate which system goes first: the machine drifts during a run.
+    order="zookeeper zkraft"; [ $((round % 2)) = 0 ] && order="zkraft zookeeper"
+    for sys in $order; do
+      echo "== $sys, $mode, round $round of $ROUNDS"
+      rm -rf "$work/$mode/$sys"/*/data/version-2 "$work/$mode/$sys"/*/data/zkraft
+      start "$sys" "$mode"
+      "$work/zkbench" -servers "$addrs" -workloads create,get -sessions 32 -duration 3s >/dev/null   # warm-up
+      cpuf="$results/$sys-$mode.r$round.cpu"
+      : > "$cpuf"
+      for w in ${WORKLOADS//,/ }; do
+        before=$(cpu_seconds)
+        "$work/zkbench" -servers "$addrs" -workloads "$w" -sessions "$SESSIONS" -duration "$DURATION" \
+          -json "$results/$sys-$mode-$w.r$round.json" | grep -v '…'
+        echo "$w $(python3 -c "print($(cpu_seconds) - $before)")" >> "$cpuf"
+      done
+      echo "rss_mib $(rss_mib)" >> "$cpuf"
+      if [ "$round" = 1 ] && [ "$FANOUT" -gt 0 ]; then
+        "$work/zkbench" -servers "$addrs" -workloads fanout -sessions "$FANOUT" \
+          -json "$results/$sys-$mode-fanout.r1.json" | grep -v '…'
+      fi
+      if [ "$round" = 1 ] && [ "$POPULATE" -gt 0 ]; then
+        # Memory per znode: resident memory before and after POPULATE znodes
+        # of 100 bytes, per server.
+        before=$(rss_kib)
+        "$work/zkbench" -servers "$addrs" -workloads populate -sessions "$POPULATE" \
+          -json "$results/$sys-$mode-populate.r1.json" | grep -v '…'
+        echo "populate $POPULATE ${#sys_pids[@]} $before $(rss_kib)" >> "$cpuf"
+      fi
+      stop
     done
-    echo "rss_mib $(rss_mib)" >> "$results/$sys-$mode.cpu"
-    if [ "$FANOUT" -gt 0 ]; then
-      "$work/zkbench" -servers "$addrs" -workloads fanout -sessions "$FANOUT" \
-        -json "$results/$sys-$mode-fanout.json" | grep -v '…'
-    fi
-    if [ "$POPULATE" -gt 0 ]; then
-      # Memory per znode: resident memory before and after POPULATE znodes
-      # of 100 bytes, per server.
-      before=$(rss_kib)
-      "$work/zkbench" -servers "$addrs" -workloads populate -sessions "$POPULATE" \
-        -json "$results/$sys-$mode-populate.json" | grep -v '…'
-      echo "populate $POPULATE ${#sys_pids[@]} $before $(rss_kib)" >> "$results/$sys-$mode.cpu"
-    fi
-    stop
   done
 done
 
-python3 - "$results" "$MODES" "$WORKLOADS" <<'PY'
-import json, os, sys
-d, modes, workloads = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(",")
-def load(sys_, mode, w):
-    p = os.path.join(d, f"{sys_}-{mode}-{w}.json")
-    return {r["sessions"]: r for r in json.load(open(p))} if os.path.exists(p) else {}
-def cpu(sys_, mode):
-    out = {}
-    for line in open(os.path.join(d, f"{sys_}-{mode}.cpu")):
+python3 - "$results" "$MODES" "$WORKLOADS" "$ROUNDS" <<'PY'
+import json, os, statistics, sys
+d, modes, workloads, rounds = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(","), int(sys.argv[4])
+def load_round(sys_, mode, w, r):
+    p = os.path.join(d, f"{sys_}-{mode}-{w}.r{r}.json")
+    return {x["sessions"]: x for x in json.load(open(p))} if os.path.exists(p) else {}
+def cpu_round(sys_, mode, r):
+    out, p = {}, os.path.join(d, f"{sys_}-{mode}.r{r}.cpu")
+    if not os.path.exists(p):
+        return out
+    for line in open(p):
         k, *v = line.split()
         out[k] = [float(x) for x in v] if len(v) > 1 else float(v[0])
     return out
-print("\n== zkraft / ZooKeeper 3.8 (ratios: ops/s higher is better, p99 lower is better)")
+def median_run(runs):
+    # The run with the median ops/s, whole, so that its figures agree.
+    runs = sorted(runs, key=lambda x: x["ops_per_s"])
+    return runs[(len(runs) - 1) // 2]
+# Each system's runs, merged into one file per workload of the median
+# runs (the plots draw those).
+merged = {}
+for mode in modes:
+    for sys_ in ("zookeeper", "zkraft"):
+        for w in workloads + ["fanout", "populate"]:
+            per = [load_round(sys_, mode, w, r) for r in range(1, rounds + 1)]
+            per = [p for p in per if p]
+            if not per:
+                continue
+            m = {n: median_run([p[n] for p in per if n in p]) for n in sorted(per[0])}
+            merged[(sys_, mode, w)] = (m, per)
+            json.dump(list(m.values()), open(os.path.join(d, f"{sys_}-{mode}-{w}.json"), "w"), indent=2)
+def load(sys_, mode, w):
+    return merged.get((sys_, mode, w), ({}, []))[0]
+print(f"\n== zkraft / ZooKeeper 3.8 (ratios: ops/s higher is better, p99 lower is better; median of {rounds} round(s)", end="")
+print(", with the lowest and highest round's ratio)" if rounds > 1 else ")")
 print(f"{'mode':<11}{'workload':<9}{'sessions':>9}{'ZK ops/s':>11}{'zkraft ops/s':>14}{'ratio':>7}{'ZK p99 ms':>11}{'zkraft p99 ms':>15}{'ratio':>7}")
 for mode in modes:
     for w in workloads:
@@ -187,18 +225,29 @@ for mode in modes:
         for n in sorted(zk):
             if n not in zr: continue
             a, b = zk[n], zr[n]
-            print(f"{mode:<11}{w:<9}{n:>9}{a['ops_per_s']:>11.0f}{b['ops_per_s']:>14.0f}{b['ops_per_s']/max(a['ops_per_s'],1e-9):>7.2f}"
-                  f"{a['p99_us']/1000:>11.2f}{b['p99_us']/1000:>15.2f}{b['p99_us']/max(a['p99_us'],1e-9):>7.2f}")
-print("\n== CPU seconds per 1,000 writes, and resident memory after the run")
+            line = (f"{mode:<11}{w:<9}{n:>9}{a['ops_per_s']:>11.0f}{b['ops_per_s']:>14.0f}{b['ops_per_s']/max(a['ops_per_s'],1e-9):>7.2f}"
+                    f"{a['p99_us']/1000:>11.2f}{b['p99_us']/1000:>15.2f}{b['p99_us']/max(a['p99_us'],1e-9):>7.2f}")
+            if rounds > 1:
+                pz, pr = merged[("zookeeper", mode, w)][1], merged[("zkraft", mode, w)][1]
+                rs = [y[n]["ops_per_s"] / max(x[n]["ops_per_s"], 1e-9) for x, y in zip(pz, pr) if n in x and n in y]
+                line += f"   ops ratio per round {min(rs):.2f}–{max(rs):.2f}"
+            print(line)
+print("\n== CPU seconds per 1,000 writes (median of the rounds), and resident memory after the run")
 for mode in modes:
     for sys_ in ("zookeeper", "zkraft"):
-        c = cpu(sys_, mode)
-        parts = []
+        parts, rss = [], []
         for w in ("create", "set"):
-            if w in c:
-                ops = sum(r["ops"] for r in load(sys_, mode, w).values())
-                parts.append(f"{w} {1000*c[w]/max(ops,1):.3f}s")
-        print(f"{mode:<11}{sys_:<10} {'  '.join(parts)}  rss {c.get('rss_mib', 0):.0f} MiB")
+            per = []
+            for r in range(1, rounds + 1):
+                c, runs = cpu_round(sys_, mode, r), load_round(sys_, mode, w, r)
+                if w in c and runs:
+                    per.append(1000 * c[w] / max(sum(x["ops"] for x in runs.values()), 1))
+            if per:
+                parts.append(f"{w} {statistics.median(per):.3f}s")
+        for r in range(1, rounds + 1):
+            if "rss_mib" in cpu_round(sys_, mode, r):
+                rss.append(cpu_round(sys_, mode, r)["rss_mib"])
+        print(f"{mode:<11}{sys_:<10} {'  '.join(parts)}  rss {statistics.median(rss) if rss else 0:.0f} MiB")
 fan = {}
 for mode in modes:
     for sys_ in ("zookeeper", "zkraft"):
@@ -215,7 +264,7 @@ if fan:
 mem = {}
 for mode in modes:
     for sys_ in ("zookeeper", "zkraft"):
-        p = cpu(sys_, mode).get("populate")
+        p = cpu_round(sys_, mode, 1).get("populate")
         if p:
             n, servers, before, after = p
             mem[(mode, sys_)] = (after - before) * 1024 / n / servers

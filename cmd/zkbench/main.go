@@ -23,6 +23,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,7 @@ type options struct {
 	plotPath  string
 	plotFrom  [][2]string // system, JSON file
 	title     string
+	cpuProf   string
 }
 
 // result is one run's figures.
@@ -225,6 +227,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if o.cpuProf != "" {
+		f, err := os.Create(o.cpuProf)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "zkbench:", err)
+			return 1
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	b, err := target(ctx, o)
 	if err != nil {
 		fmt.Fprintln(stderr, "zkbench:", err)
@@ -298,10 +314,11 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	rate := fs.Float64("rate", 0, "open loop: issue this many ops/s in all, on a fixed schedule, and measure each latency from its scheduled time; 0: closed loop")
 	title := fs.String("title", "", "the plot's title; default: what was measured")
 	plotFrom := fs.String("plot-from", "", "measure nothing: draw -plot from earlier -json files, as system=file.json,... (one line style per system)")
+	cpuProf := fs.String("cpuprofile", "", "write the client's CPU profile (and, embedded, the nodes') to this file")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	o := options{embedded: *embedded, dir: *dir, duration: *duration, jsonPath: *jsonPath, plotPath: *plot, rate: *rate, title: *title}
+	o := options{embedded: *embedded, dir: *dir, duration: *duration, jsonPath: *jsonPath, plotPath: *plot, rate: *rate, title: *title, cpuProf: *cpuProf}
 	if *plotFrom != "" {
 		if o.plotPath == "" {
 			return o, errors.New("-plot-from needs -plot")
