@@ -61,6 +61,23 @@ func TestOverTheWire(t *testing.T) {
 	}
 }
 
+// TestCPUProfile: -cpuprofile leaves a CPU profile of the run, in
+// pprof's gzipped form.
+func TestCPUProfile(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.pb")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-duration", "200ms", "-sessions", "2", "-workloads", "set", "-cpuprofile", prof}, &stdout, &stderr); code != 0 {
+		t.Fatalf("status %d: %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("%d bytes, starting % x: not a gzipped profile", len(b), b[:min(len(b), 4)])
+	}
+}
+
 // TestBadFlags fail with status 2.
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-workloads", "nope"}, {"-sessions", "0"}, {"-duration", "0s"}} {
