@@ -55,6 +55,8 @@ type options struct {
 	plotFrom  [][2]string // system, JSON file
 	title     string
 	cpuProf   string
+
+	connectTimeout time.Duration
 }
 
 // result is one run's figures.
@@ -315,10 +317,11 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	title := fs.String("title", "", "the plot's title; default: what was measured")
 	plotFrom := fs.String("plot-from", "", "measure nothing: draw -plot from earlier -json files, as system=file.json,... (one line style per system)")
 	cpuProf := fs.String("cpuprofile", "", "write the client's CPU profile (and, embedded, the nodes') to this file")
+	connectTimeout := fs.Duration("connect-timeout", 30*time.Second, "how long a session may take to connect over the wire")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	o := options{embedded: *embedded, dir: *dir, duration: *duration, jsonPath: *jsonPath, plotPath: *plot, rate: *rate, title: *title, cpuProf: *cpuProf}
+	o := options{embedded: *embedded, dir: *dir, duration: *duration, jsonPath: *jsonPath, plotPath: *plot, rate: *rate, title: *title, cpuProf: *cpuProf, connectTimeout: *connectTimeout}
 	if *plotFrom != "" {
 		if o.plotPath == "" {
 			return o, errors.New("-plot-from needs -plot")
@@ -348,8 +351,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		}
 		o.sessions = append(o.sessions, n)
 	}
-	if o.embedded < 1 || o.duration <= 0 || o.rate < 0 {
-		return o, errors.New("-embedded and -duration must be positive, -rate not negative")
+	if o.embedded < 1 || o.duration <= 0 || o.connectTimeout <= 0 || o.rate < 0 {
+		return o, errors.New("-embedded, -duration and -connect-timeout must be positive, -rate not negative")
 	}
 	return o, nil
 }
@@ -368,7 +371,16 @@ func target(ctx context.Context, o options) (*bench, error) {
 		return &bench{connect: func(ctx context.Context, i int) (*zk.Conn, error) {
 			// Spread the sessions over the servers, as clients would be.
 			addrs := append(slices.Clone(o.servers[i%len(o.servers):]), o.servers[:i%len(o.servers)]...)
-			return zk.Dial(ctx, addrs)
+			// Bounded: a server that refuses the connection (ZooKeeper's
+			// maxClientCnxns, 60 per address by default) would have
+			// the client try again for ever.
+			dctx, cancel := context.WithTimeout(ctx, o.connectTimeout)
+			defer cancel()
+			c, err := zk.Dial(dctx, addrs)
+			if err != nil && ctx.Err() == nil {
+				err = fmt.Errorf("session %d not connected in %v (does the server limit connections per address? maxClientCnxns=0 lifts ZooKeeper's limit): %w", i+1, o.connectTimeout, err)
+			}
+			return c, err
 		}, close: func() {}}, nil
 	}
 	var peers []zk.Peer

@@ -78,9 +78,27 @@ func TestCPUProfile(t *testing.T) {
 	}
 }
 
+// TestConnectRefused: a server that refuses connections beyond its
+// per-address limit makes zkbench fail within -connect-timeout and say
+// why, instead of trying for ever.
+func TestConnectRefused(t *testing.T) {
+	n, err := zk.Open(context.Background(), zk.Config{ClientAddr: "127.0.0.1:0", MaxClientConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-servers", n.ClientAddr(), "-sessions", "4", "-workloads", "fanout", "-connect-timeout", "300ms"}, &stdout, &stderr); code != 1 {
+		t.Fatalf("status %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "maxClientCnxns") {
+		t.Fatalf("stderr does not say why:\n%s", stderr.String())
+	}
+}
+
 // TestBadFlags fail with status 2.
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-workloads", "nope"}, {"-sessions", "0"}, {"-duration", "0s"}} {
+	for _, args := range [][]string{{"-workloads", "nope"}, {"-sessions", "0"}, {"-duration", "0s"}, {"-connect-timeout", "0s"}} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != 2 {
 			t.Errorf("%v: status %d", args, code)
