@@ -136,11 +136,7 @@ func openDiskStores(dir string, want LogStore, log hclog.Logger) (raft.LogStore,
 	default:
 		return nil, nil, nil, nil, fmt.Errorf("%w: unknown log store %q (want %q or %q)", ErrInvalidConfig, kind, LogStoreBolt, LogStoreWAL)
 	}
-	cached, err := raft.NewLogCache(1024, summedLog{logs})
-	if err != nil {
-		closer.Close()
-		return nil, nil, nil, nil, err
-	}
+	cached := newRecentLogs(summedLog{logs})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, log.Named("snapshot"))
 	if err != nil {
 		closer.Close()
