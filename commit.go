@@ -70,12 +70,8 @@ func (l newsLog) StoreLogs(es []*raft.Log) error {
 	return err
 }
 
-// IsMonotonic passes on raft.MonotonicLogStore: raft-wal must have its
-// log cleared after a snapshot is installed.
-func (l newsLog) IsMonotonic() bool {
-	m, ok := l.LogStore.(raft.MonotonicLogStore)
-	return ok && m.IsMonotonic()
-}
+// IsMonotonic passes on the store's (see monotonic).
+func (l newsLog) IsMonotonic() bool { return monotonic(l.LogStore) }
 
 // applyCommitted applies to this node's FSM, from its own log, the entries
 // up to index, which the leader reports committed with the term of the one

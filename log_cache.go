@@ -74,8 +74,5 @@ func (c *recentLogs) DeleteRange(lo, hi uint64) error {
 	return c.LogStore.DeleteRange(lo, hi)
 }
 
-// IsMonotonic passes on raft.MonotonicLogStore (raft-wal's).
-func (c *recentLogs) IsMonotonic() bool {
-	m, ok := c.LogStore.(raft.MonotonicLogStore)
-	return ok && m.IsMonotonic()
-}
+// IsMonotonic passes on the store's (see monotonic).
+func (c *recentLogs) IsMonotonic() bool { return monotonic(c.LogStore) }

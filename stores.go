@@ -377,8 +377,14 @@ func (s summedLog) GetLog(index uint64, l *raft.Log) error {
 	return nil
 }
 
-// IsMonotonic passes on raft-wal's (see stallWatch.IsMonotonic).
-func (s summedLog) IsMonotonic() bool {
-	m, ok := s.LogStore.(raft.MonotonicLogStore)
+// IsMonotonic passes on the store's (see monotonic).
+func (s summedLog) IsMonotonic() bool { return monotonic(s.LogStore) }
+
+// monotonic reports whether s is a raft.MonotonicLogStore that says it
+// is. Every wrapper of the log store passes it on: raft-wal takes no
+// gaps, and raft, not told so, would after installing a snapshot append
+// past a gap the store refuses instead of clearing the log first.
+func monotonic(s raft.LogStore) bool {
+	m, ok := s.(raft.MonotonicLogStore)
 	return ok && m.IsMonotonic()
 }

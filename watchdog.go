@@ -86,13 +86,8 @@ func (s *stallWatch) stalledFor() time.Duration {
 	return time.Since(s.since)
 }
 
-// IsMonotonic passes on raft-wal's: raft must still see that the store
-// takes no gaps, or after installing a snapshot it would append past a
-// gap the store refuses.
-func (s *stallWatch) IsMonotonic() bool {
-	m, ok := s.LogStore.(raft.MonotonicLogStore)
-	return ok && m.IsMonotonic()
-}
+// IsMonotonic passes on the store's (see monotonic).
+func (s *stallWatch) IsMonotonic() bool { return monotonic(s.LogStore) }
 
 func (s *stallWatch) StoreLog(l *raft.Log) error {
 	return s.write(func() error { return s.LogStore.StoreLog(l) })

@@ -198,7 +198,8 @@ def cpu_round(sys_, mode, r):
         out[k] = [float(x) for x in v] if len(v) > 1 else float(v[0])
     return out
 def median_run(runs):
-    # The run with the median ops/s, whole, so that its figures agree.
+    # The run with the median ops/s (of an even count, the lower middle
+    # one), whole, so that its figures agree.
     runs = sorted(runs, key=lambda x: x["ops_per_s"])
     return runs[(len(runs) - 1) // 2]
 # Each system's runs, merged into one file per workload of the median
@@ -235,18 +236,17 @@ for mode in modes:
 print("\n== CPU seconds per 1,000 writes (median of the rounds), and resident memory after the run")
 for mode in modes:
     for sys_ in ("zookeeper", "zkraft"):
-        parts, rss = [], []
+        cpus = {r: cpu_round(sys_, mode, r) for r in range(1, rounds + 1)}
+        parts = []
         for w in ("create", "set"):
             per = []
-            for r in range(1, rounds + 1):
-                c, runs = cpu_round(sys_, mode, r), load_round(sys_, mode, w, r)
+            for r, c in cpus.items():
+                runs = load_round(sys_, mode, w, r)
                 if w in c and runs:
                     per.append(1000 * c[w] / max(sum(x["ops"] for x in runs.values()), 1))
             if per:
                 parts.append(f"{w} {statistics.median(per):.3f}s")
-        for r in range(1, rounds + 1):
-            if "rss_mib" in cpu_round(sys_, mode, r):
-                rss.append(cpu_round(sys_, mode, r)["rss_mib"])
+        rss = [c["rss_mib"] for c in cpus.values() if "rss_mib" in c]
         print(f"{mode:<11}{sys_:<10} {'  '.join(parts)}  rss {statistics.median(rss) if rss else 0:.0f} MiB")
 fan = {}
 for mode in modes:

@@ -55,8 +55,7 @@ type options struct {
 	plotFrom  [][2]string // system, JSON file
 	title     string
 	cpuProf   string
-
-	connectTimeout time.Duration
+	dialWait  time.Duration // -connect-timeout
 }
 
 // result is one run's figures.
@@ -321,7 +320,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	o := options{embedded: *embedded, dir: *dir, duration: *duration, jsonPath: *jsonPath, plotPath: *plot, rate: *rate, title: *title, cpuProf: *cpuProf, connectTimeout: *connectTimeout}
+	o := options{embedded: *embedded, dir: *dir, duration: *duration, jsonPath: *jsonPath, plotPath: *plot, rate: *rate, title: *title, cpuProf: *cpuProf, dialWait: *connectTimeout}
 	if *plotFrom != "" {
 		if o.plotPath == "" {
 			return o, errors.New("-plot-from needs -plot")
@@ -351,7 +350,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		}
 		o.sessions = append(o.sessions, n)
 	}
-	if o.embedded < 1 || o.duration <= 0 || o.connectTimeout <= 0 || o.rate < 0 {
+	if o.embedded < 1 || o.duration <= 0 || o.dialWait <= 0 || o.rate < 0 {
 		return o, errors.New("-embedded, -duration and -connect-timeout must be positive, -rate not negative")
 	}
 	return o, nil
@@ -374,11 +373,11 @@ func target(ctx context.Context, o options) (*bench, error) {
 			// Bounded: a server that refuses the connection (ZooKeeper's
 			// maxClientCnxns, 60 per address by default) would have
 			// the client try again for ever.
-			dctx, cancel := context.WithTimeout(ctx, o.connectTimeout)
+			dctx, cancel := context.WithTimeout(ctx, o.dialWait)
 			defer cancel()
 			c, err := zk.Dial(dctx, addrs)
 			if err != nil && ctx.Err() == nil {
-				err = fmt.Errorf("session %d not connected in %v (does the server limit connections per address? maxClientCnxns=0 lifts ZooKeeper's limit): %w", i+1, o.connectTimeout, err)
+				err = fmt.Errorf("session %d not connected in %v (does the server limit connections per address? maxClientCnxns=0 lifts ZooKeeper's limit): %w", i+1, o.dialWait, err)
 			}
 			return c, err
 		}, close: func() {}}, nil
